@@ -1,0 +1,26 @@
+"""The one place that reads the wall clock; everything else is handed `now`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+
+def now() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.UTC)  # noqa: TID251 - this module is the sanctioned clock
+
+
+def wall_seconds() -> float:
+    """Seconds since the epoch, for the few places that store plain timestamps."""
+    return time.time()  # noqa: TID251 - this module is the sanctioned clock
+
+
+def monotonic() -> float:
+    """A clock for durations and deadlines; never goes back."""
+    return time.monotonic()
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """RFC 3339 in UTC with millisecond precision and a `Z`, as every topic carries it."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Pure core: no I/O, no clock, no framework; bytes and values in, values out."""
