@@ -1,0 +1,76 @@
+"""Prometheus metrics, held per application in their own registry (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """Every metric the router exports; one instance per running app, passed to what counts."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.webhooks = Counter(
+            "router_webhooks_total",
+            "Webhook deliveries by source, event and answer.",
+            ["source", "event", "status"],
+            registry=r,
+        )
+        self.signature_failures = Counter(
+            "router_signature_failures_total",
+            "Deliveries refused for their signature, by reason.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.publish_seconds = Histogram(
+            "router_publish_seconds",
+            "Time from handing a webhook to the producer to the broker's acknowledgement.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.rtk_api_calls = Counter(
+            "router_rtk_api_calls_total",
+            "Calls to the RealtimeKit REST API by call and outcome.",
+            ["call", "outcome"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "router_decisions_total", "Policy decisions by outcome.", ["outcome"], registry=r
+        )
+        self.recording_updates_dropped = Counter(
+            "router_recording_updates_dropped_total",
+            "Recording status updates not published, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "router_consumer_lag",
+            "Messages on the webhooks topic not yet processed, by partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.events = Counter(
+            "router_events_total",
+            "Events handled by the worker, by event and result.",
+            ["event", "result"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "router_dead_letters_total", "Events sent to dead-letter, by stage.", ["stage"], registry=r
+        )
+        self.policy_info = Gauge(
+            "router_policy_info",
+            "The active policy: always 1, labelled with its version and mode.",
+            ["policy_version", "mode"],
+            registry=r,
+        )
+
+    def set_policy(self, version: str, mode: str) -> None:
+        """Show only the active policy version and mode."""
+        self.policy_info.clear()
+        self.policy_info.labels(policy_version=version, mode=mode).set(1)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
