@@ -1,0 +1,7 @@
+"""Shared fixtures; each area keeps its own in tests/plugins/."""
+
+pytest_plugins = [
+    "tests.plugins.emulator",
+    "tests.plugins.policy",
+    "tests.plugins.records",
+]
