@@ -5,7 +5,7 @@
     │   ├── SignatureError     missing, malformed or wrong signature (401)
     │   ├── PayloadError       authentic but not a usable JSON object (400)
     │   └── BodyTooLarge       over `server.max_body_bytes` (413)
-    ├── DependencyError        something we rely on failed; `retriable` says if trying again may help
+    ├── DependencyError        a dependency failed; `retriable` says if trying again may help
     │   ├── KeyUnavailable     no verification key can be had (503)
     │   ├── PublishError       the broker did not acknowledge in time (503)
     │   └── RtkApiError        the RealtimeKit REST API answered badly or not at all

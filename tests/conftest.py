@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.policy",
     "tests.plugins.records",
+    "tests.plugins.kafka",
 ]

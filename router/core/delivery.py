@@ -70,3 +70,17 @@ def meeting_key(payload: Mapping[str, Any]) -> str | None:
 
 def _usable(value: object) -> bool:
     return isinstance(value, str) and value != ""
+
+
+# The RTK event types (reference section 3.1); anything else is forwarded but not interpreted.
+RTK_EVENTS = (
+    "meeting.started",
+    "meeting.ended",
+    "meeting.participantJoined",
+    "meeting.participantLeft",
+    "meeting.chatSynced",
+    "recording.statusUpdate",
+    "livestreaming.statusUpdate",
+    "meeting.transcript",
+    "meeting.summary",
+)

@@ -1,0 +1,153 @@
+"""The composition root: `create_app` wires configuration, broker, Kafka, receiver, worker and
+the operations endpoints into one aiohttp application, with start-up and shutdown in order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from router.broker import EmbeddedBroker
+from router.config import Settings
+from router.core.policy import policy_version
+from router.health import Health
+from router.kafka import Publisher, TopicAdmin
+from router.metrics import Metrics
+from router.receiver import Receiver, Source
+from router.verification import build_verifier
+
+log = logging.getLogger("router.app")
+
+Role = Literal["all", "receiver", "worker"]
+
+
+@dataclass
+class Runtime:
+    """The live parts of one running app, filled in as start-up proceeds."""
+
+    settings: Settings
+    role: Role
+    metrics: Metrics
+    bootstrap: str
+    broker: EmbeddedBroker | None = None
+    session: aiohttp.ClientSession | None = None
+    admin: TopicAdmin | None = None
+    publisher: Publisher | None = None
+    health: Health | None = None
+    sources: list[Source] = field(default_factory=list)
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    role: Role = "all",
+    dev_keys: Sequence[rsa.RSAPublicKey] = (),
+    bootstrap: str | None = None,
+    metrics: Metrics | None = None,
+    health_interval: float = 2.0,
+) -> web.Application:
+    """The application for `settings`; `bootstrap` overrides where Kafka is (tests)."""
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    runtime = Runtime(
+        settings=settings,
+        role=role,
+        metrics=metrics or Metrics(),
+        bootstrap=bootstrap or settings.kafka.bootstrap_servers,
+    )
+    app[RUNTIME] = runtime
+    kafka = settings.kafka
+    if kafka.embedded and bootstrap is None:
+        app.cleanup_ctx.append(_embedded_broker)
+    app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_kafka)
+
+    async def _health(app: web.Application) -> AsyncIterator[None]:
+        assert runtime.publisher is not None
+        assert runtime.admin is not None
+        runtime.health = Health(runtime.publisher, runtime.admin, {}, interval=health_interval)
+        for source in runtime.sources:
+            runtime.health.add_check(f"key:{source.config.name}", source.verifier.ready)
+        await runtime.health.probe()
+        runtime.health.start()
+        yield
+        await runtime.health.stop()
+
+    if role in ("all", "receiver"):
+
+        async def _receiver(app: web.Application) -> AsyncIterator[None]:
+            assert runtime.session is not None
+            runtime.sources = [
+                Source(source, build_verifier(source, runtime.session, dev_keys))
+                for source in settings.sources
+            ]
+            assert runtime.publisher is not None
+            receiver = Receiver(settings, runtime.sources, runtime.publisher, runtime.metrics)
+            app.router.add_routes(receiver.routes())
+            yield
+
+        app.cleanup_ctx.append(_receiver)
+    app.cleanup_ctx.append(_health)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _embedded_broker(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    broker = EmbeddedBroker(port=runtime.settings.kafka.embedded_port)
+    await broker.start()
+    runtime.broker = broker
+    runtime.bootstrap = broker.bootstrap_servers
+    yield
+    await broker.stop()
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    async with aiohttp.ClientSession() as session:
+        runtime.session = session
+        yield
+
+
+async def _kafka(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    kafka = runtime.settings.kafka
+    topics = [getattr(kafka.topics, name) for name in type(kafka.topics).model_fields]
+    runtime.admin = TopicAdmin(kafka, runtime.bootstrap, topics)
+    runtime.publisher = Publisher(kafka, runtime.bootstrap, runtime.admin)
+    yield
+    # Requests have finished by now (the runner drains them first): flush and disconnect.
+    await runtime.publisher.stop()
+    await runtime.admin.close()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    assert runtime.health is not None
+    ready, checks = await runtime.health.readiness()
+    policy = runtime.settings.policy
+    body = {
+        "ready": ready,
+        "checks": checks,
+        "policy_version": policy_version(policy),
+        "mode": policy.mode,
+    }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})

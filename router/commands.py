@@ -1,0 +1,147 @@
+"""What each `router` subcommand does; `router.cli` only parses arguments and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from router import logs
+from router.cli import _config_path
+from router.config import LoadedConfig, load_config
+
+log = logging.getLogger("router")
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig:
+    loaded = load_config(_config_path(getattr(args, "config", None)))
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`router serve`: run until SIGTERM/SIGINT."""
+    from router.service import serve as run
+
+    logs.configure(args.log_level.upper())
+    loaded = _load(args)
+    dev_keys = []
+    if args.dev:
+        from router.devkeys import DEV_DIR, dev_public_key
+
+        dev_keys.append(dev_public_key())
+        log.warning(
+            "DEV MODE: deliveries signed with the local key in %s/ are trusted. "
+            "Never run --dev in production.",
+            DEV_DIR,
+        )
+    asyncio.run(run(loaded.settings, role=args.role, dev_keys=dev_keys))
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """`router check-config`: exit 0 when valid, 2 with one line per problem otherwise."""
+    loaded = _load(args)
+    print(f"{loaded.path}: ok")
+    return 0
+
+
+def explain(args: argparse.Namespace) -> int:
+    """`router explain`: the decision for one event, and why every rule did or did not match."""
+    from router.explain import explain_event
+
+    loaded = _load(args)
+    print(
+        explain_event(
+            loaded.settings.policy,
+            args.event.read_bytes(),
+            participants=args.participants,
+            preset=args.preset,
+            recording=args.recording,
+        )
+    )
+    return 0
+
+
+def send(args: argparse.Namespace) -> int:
+    """`router send`: POST a correctly signed webhook and print the answer."""
+    from router.sending import build_delivery, post_delivery
+
+    body, headers = build_delivery(args.event, key_path=args.key, hmac_secret=args.hmac_secret)
+    status, text = asyncio.run(post_delivery(args.url, body, headers))
+    print(status)
+    print(text)
+    return 0 if 200 <= status < 300 else 1
+
+
+def tail(args: argparse.Namespace) -> int:
+    """`router tail`: print a topic's messages, one JSON line each."""
+    from router.tailing import tail_topic
+
+    logs.configure("WARNING", json_lines=False)
+    settings = _load(args).settings
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            tail_topic(
+                settings.kafka,
+                args.topic,
+                from_beginning=args.from_beginning,
+                limit=args.limit,
+                idle_exit=args.idle_exit,
+                out=sys.stdout,
+            )
+        )
+    return 0
+
+
+def keygen(args: argparse.Namespace) -> int:
+    """`router keygen DIR`: write `private.pem` and `public.pem`."""
+    from router.devkeys import write_key_pair
+
+    directory: Path = args.directory
+    if (directory / "private.pem").exists():
+        print(f"{directory / 'private.pem'} exists; not overwriting it", file=sys.stderr)
+        return 1
+    private, public = write_key_pair(directory)
+    print(f"wrote {private} and {public}")
+    return 0
+
+
+def broker(args: argparse.Namespace) -> int:
+    """`router broker`: the embedded broker alone, in the foreground."""
+    from router.broker import EmbeddedBroker
+
+    logs.configure("INFO")
+
+    async def run() -> int:
+        embedded = EmbeddedBroker(host=args.host, port=args.port)
+        await embedded.start()
+        print(f"broker listening on {embedded.bootstrap_servers}; Ctrl-C stops it", flush=True)
+        try:
+            return await embedded.wait()
+        finally:
+            await embedded.stop()
+
+    code = 0
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        code = asyncio.run(run())
+    return code
+
+
+def emulate(args: argparse.Namespace) -> int:
+    """`router emulate`: the RealtimeKit API emulator."""
+    from router.emulator.cli import run
+
+    logs.configure("INFO")
+    return run(args)
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON for lines printed by the CLI."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

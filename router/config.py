@@ -1,0 +1,261 @@
+"""The one place that reads `config.yaml` and the environment, into validated, frozen settings.
+
+Every problem is reported as `FILE:LINE: dotted.path: message`, all at once, so an operator
+fixes a file in one pass. Keys are strict (`extra="forbid"`): a typo is an error, not a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from router.core.policy import PolicyConfig
+from router.errors import ConfigError
+from router.yamlsource import YamlDocument, load_yaml
+
+RTK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces unless told otherwise
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    dedupe_content_seconds: float = Field(60.0, ge=0)
+    dedupe_max_entries: int = Field(100_000, gt=0)
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+
+class RsaSignatureConfig(_Strict):
+    scheme: Literal["rtk-rsa"]
+    public_key_file: Path | None = None
+    public_key_url: str | None = RTK_PUBLIC_KEY_URL
+    key_cache_seconds: float = Field(3600.0, gt=0)
+    refetch_interval_seconds: float = Field(60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> RsaSignatureConfig:
+        if self.public_key_file is None and not self.public_key_url:
+            raise ValueError("set public_key_file or public_key_url")
+        return self
+
+
+class HmacSignatureConfig(_Strict):
+    scheme: Literal["hmac"]
+    secrets: list[SecretStr] = Field(min_length=1)
+    max_age_seconds: int = Field(300, gt=0)
+
+    @model_validator(mode="after")
+    def _no_empty_secret(self) -> HmacSignatureConfig:
+        if any(not secret.get_secret_value() for secret in self.secrets):
+            raise ValueError("a secret is empty")
+        return self
+
+
+SignatureConfig = Annotated[RsaSignatureConfig | HmacSignatureConfig, Field(discriminator="scheme")]
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    path: str = Field(pattern=r"^/[^?#\s]*$")
+    signature: SignatureConfig
+
+
+class RealtimeKitConfig(_Strict):
+    api_base_url: str = "https://api.cloudflare.com/client/v4"
+    account_id: str = ""
+    app_id: str = ""
+    api_token: SecretStr = SecretStr("")
+    retry_seconds: float = Field(600.0, gt=0)
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    rate_limit_calls: int = Field(1000, gt=0)
+    rate_limit_period_seconds: float = Field(50.0, gt=0)
+
+
+class TopicsConfig(_Strict):
+    webhooks: str = "rtk.webhooks"
+    recordings: str = "rtk.recordings"
+    meetings: str = "rtk.meetings"
+    decisions: str = "rtk.decisions"
+    dead_letter: str = "rtk.dead-letter"
+    state: str = "rtk.router-state"
+
+
+class KafkaConfig(_Strict):
+    bootstrap_servers: str = "embedded"
+    group_id: str = "rtk-router"
+    ack_timeout_seconds: float = Field(5.0, gt=0)
+    topics: TopicsConfig = TopicsConfig()
+    create_topics: bool = True
+    partitions: int = Field(6, gt=0)
+    replication_factor: int = Field(1, gt=0)
+    embedded_port: int = Field(9092, ge=1, le=65535)
+    client_id: str = "rtk-router"
+    idempotent: bool | None = None  # None: on for real clusters, off for the embedded broker
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the bundled development broker is to be started."""
+        return self.bootstrap_servers.strip() == "embedded"
+
+
+class WorkerConfig(_Strict):
+    max_in_flight: int = Field(2000, gt=0)
+    seen_per_meeting: int = Field(256, gt=0)
+
+
+class Settings(_Strict):
+    server: ServerConfig = ServerConfig()
+    sources: list[SourceConfig] = Field(min_length=1)
+    realtimekit: RealtimeKitConfig = RealtimeKitConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    worker: WorkerConfig = WorkerConfig()
+    policy: PolicyConfig = PolicyConfig()
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        for attr in ("name", "path"):
+            values = [getattr(source, attr) for source in self.sources]
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"source {attr}s must be unique: {', '.join(duplicates)}")
+        return self
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Validated settings, where they came from, and warnings that do not stop start-up."""
+
+    settings: Settings
+    path: str
+    warnings: tuple[str, ...]
+
+
+# Keys whose literal value in the file is a secret that belongs in the environment instead.
+_SECRET_PATHS = (
+    re.compile(r"^realtimekit\.api_token$"),
+    re.compile(r"^sources\[\d+\]\.signature\.secrets\[\d+\]$"),
+    re.compile(r"^kafka\.sasl_password$"),
+)
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read and validate the file at `path`; raise `ConfigError` listing every problem."""
+    shown = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{shown}:1: (file): cannot read: {exc.strerror}"]) from None
+    return parse_config(text, shown, os.environ if env is None else env)
+
+
+def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
+    """Validate YAML `text`; `shown` is the file name used in messages."""
+    try:
+        doc = load_yaml(text, env)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{shown}:{line}: (yaml): {problem}"]) from None
+    problems = [f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in doc.problems]
+    if not isinstance(doc.data, dict):
+        raise ConfigError([*problems, f"{shown}:1: (root): the file must hold a mapping"])
+    try:
+        settings = Settings.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(_describe(exc, doc, shown))
+        settings = None
+    if problems or settings is None:
+        raise ConfigError(sorted(problems, key=_line_order))
+    return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    """`("policy", "rules", 0, "when")` as `policy.rules[0].when`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(root)"
+
+
+def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        path = _data_path(doc.data, error["loc"])
+        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {_message(error)}")
+    return lines
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path in the file for a pydantic `loc`, without union tags pydantic inserts."""
+    path: list[str | int] = []
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        found, child = _child(data, part)
+        if found:
+            data = child
+        elif not last:
+            continue  # a discriminator tag or validator name, not a key of the file
+        else:
+            data = None
+        path.append(part)
+    return tuple(path)
+
+
+def _child(data: Any, part: str | int) -> tuple[bool, Any]:
+    if isinstance(data, dict) and part in data:
+        return True, data[part]
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return True, data[part]
+    return False, None
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _warnings(doc: YamlDocument, shown: str) -> list[str]:
+    found = []
+    for path, line in doc.lines.items():
+        name = dotted(path)
+        if path in doc.expanded or not any(p.match(name) for p in _SECRET_PATHS):
+            continue
+        if _value_at(doc.data, path):
+            found.append(
+                f"{shown}:{line}: {name}: a literal secret; take it from the environment "
+                "with ${VAR}"
+            )
+    return found
+
+
+def _value_at(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        data = data[part]  # the path was recorded while walking this very data
+    return data
+
+
+def _line_order(problem: str) -> tuple[int, str]:
+    match = re.match(r"^.*?:(\d+): ", problem)
+    return (int(match.group(1)) if match else 0, problem)

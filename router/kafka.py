@@ -1,0 +1,373 @@
+"""The only module that imports aiokafka: producing, topic administration and consuming.
+
+aiokafka has no type hints, so it is fenced in here behind small typed classes. The producer
+uses `acks=all` and, against a real cluster, idempotence. A memory-only broker that restarts
+comes back empty while a producer's cached metadata still points at it, and it would then
+acknowledge messages for topics that no longer exist. So any broken connection or failed send
+marks the log "suspect", and the next publish first checks (and if allowed re-creates) the
+topics before it sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import CloseReason
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from router.config import KafkaConfig
+from router.errors import PublishError
+
+log = logging.getLogger("router.kafka")
+
+Headers = list[tuple[str, bytes]]
+# What a broker that is down, restarting or refusing makes client calls raise.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, as plain values."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+
+def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
+    """Connection options shared by producer, consumer and admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": config.client_id,
+        "security_protocol": config.security_protocol,
+    }
+    if config.sasl_mechanism:
+        options["sasl_mechanism"] = config.sasl_mechanism
+        options["sasl_plain_username"] = config.sasl_username
+        if config.sasl_password is not None:
+            options["sasl_plain_password"] = config.sasl_password.get_secret_value()
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        cafile = str(config.ssl_cafile) if config.ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    return options
+
+
+class TopicAdmin:
+    """Checks that the router's topics exist and creates the missing ones when allowed."""
+
+    def __init__(self, config: KafkaConfig, bootstrap: str, topics: Sequence[str]) -> None:
+        self._config = config
+        self._options = client_options(config, bootstrap)
+        self.topics = tuple(topics)
+        self._admin: Any = None
+
+    async def _client(self) -> Any:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(request_timeout_ms=5000, **self._options)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def close(self) -> None:
+        """Close the admin connection."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+
+    async def missing(self) -> list[str]:
+        """Topics of the router that the broker does not have (raises KafkaError/OSError)."""
+        try:
+            existing = set(await (await self._client()).list_topics())
+        except (KafkaError, OSError):
+            await self.close()  # a fresh connection next time, not a wedged one
+            raise
+        return [t for t in self.topics if t not in existing]
+
+    async def ensure(self) -> list[str]:
+        """Create missing topics if allowed; return those still missing."""
+        missing = await self.missing()
+        if not missing or not self._config.create_topics:
+            return missing
+        compacted = {self._config.topics.state}
+        new = [
+            NewTopic(
+                name,
+                self._config.partitions,
+                self._config.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if name in compacted else None,
+            )
+            for name in missing
+        ]
+        try:
+            await (await self._client()).create_topics(new, timeout_ms=10_000)
+        except TopicAlreadyExistsError:
+            pass  # another instance was quicker
+        except KafkaError as exc:
+            log.warning("could not create topics %s: %s", ", ".join(missing), exc)
+        return await self.missing()
+
+
+class Publisher:
+    """Appends messages and waits for the broker's acknowledgement, within a deadline."""
+
+    def __init__(self, config: KafkaConfig, bootstrap: str, admin: TopicAdmin) -> None:
+        idempotent = (not config.embedded) if config.idempotent is None else config.idempotent
+        self._options: dict[str, Any] = {
+            "acks": "all",
+            "enable_idempotence": idempotent,
+            "request_timeout_ms": int(max(config.ack_timeout_seconds, 1) * 1000) + 5000,
+            **client_options(config, bootstrap),
+        }
+        self._producer: Any = None
+        self._admin = admin
+        self._suspect = True  # nothing is trusted until the topics have been seen
+        self._check_lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        """Whether the producer is connected."""
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect (raises KafkaError/OSError when the broker cannot be reached)."""
+        producer = AIOKafkaProducer(**self._options)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        client = producer.client
+        original = client._on_connection_closed
+
+        def on_closed(conn: Any, reason: Any) -> None:
+            if reason in (CloseReason.CONNECTION_BROKEN, CloseReason.CONNECTION_TIMEOUT):
+                self.mark_suspect()
+            original(conn, reason)
+
+        client._on_connection_closed = on_closed
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush what is in flight and disconnect."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    def mark_suspect(self) -> None:
+        """Require a topic check before the next send (broker restarted or unreachable)."""
+        self._suspect = True
+
+    @property
+    def suspect(self) -> bool:
+        """Whether the topics must be checked before the next send."""
+        return self._suspect
+
+    async def verify_topics(self) -> list[str]:
+        """Check (and re-create) the topics once for all waiting senders; return the missing."""
+        async with self._check_lock:
+            if not self._suspect:
+                return []
+            missing = await self._admin.ensure()
+            if not missing:
+                self._suspect = False
+            return missing
+
+    async def publish(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None,
+        headers: Headers,
+        timeout: float,
+    ) -> tuple[int, int]:
+        """Send and wait for the acknowledgement; (partition, offset), or `PublishError`."""
+        try:
+            async with asyncio.timeout(timeout):
+                if self._producer is None:
+                    raise PublishError("not connected to the broker")
+                if self._suspect:
+                    missing = await self.verify_topics()
+                    if missing:
+                        raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
+                future = await self._producer.send(topic, value, key=key, headers=headers)
+                metadata = await future
+        except TimeoutError:
+            self.mark_suspect()
+            raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
+        except (KafkaError, OSError) as exc:
+            self.mark_suspect()
+            raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
+        return int(metadata.partition), int(metadata.offset)
+
+    async def publish_many(
+        self, messages: Iterable[tuple[str, bytes | None, bytes | None, Headers]], timeout: float
+    ) -> None:
+        """Send several messages and wait until every one is acknowledged."""
+        sends: list[Awaitable[tuple[int, int]]] = [
+            self.publish(topic, value, key=key, headers=headers, timeout=timeout)
+            for topic, key, value, headers in messages
+        ]
+        await asyncio.gather(*sends)
+
+
+class Consumer:
+    """A consumer-group member with manual commits; `on_assign`/`on_revoke` see partitions."""
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        bootstrap: str,
+        topics: Sequence[str],
+        *,
+        group_id: str | None,
+        on_assign: Callable[[list[int]], Awaitable[None]] | None = None,
+        on_revoke: Callable[[list[int]], Awaitable[None]] | None = None,
+        from_beginning: bool = True,
+    ) -> None:
+        self._topics = list(topics)
+        self._consumer = AIOKafkaConsumer(
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            max_poll_records=500,
+            **client_options(config, bootstrap),
+        )
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+
+    async def start(self) -> None:
+        """Join the group and subscribe."""
+        await self._consumer.start()
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
+
+    async def stop(self) -> None:
+        """Leave the group."""
+        await self._consumer.stop()
+
+    async def fetch(self, timeout: float) -> list[Record]:
+        """The next batch of messages (possibly empty)."""
+        batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
+        return [_record(m) for messages in batches.values() for m in messages]
+
+    async def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit `next offset to read` per (topic, partition)."""
+        if offsets:
+            await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+
+    def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Stop fetching from these partitions until resumed."""
+        self._consumer.pause(*[TopicPartition(t, p) for t, p in partitions])
+
+    def resume(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Fetch from these partitions again."""
+        self._consumer.resume(*[TopicPartition(t, p) for t, p in partitions])
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The partitions this member holds."""
+        return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+
+    async def lag(self) -> dict[int, int]:
+        """Messages not yet consumed, by partition of the assignment."""
+        parts = list(self._consumer.assignment())
+        if not parts:
+            return {}
+        ends = await self._consumer.end_offsets(parts)
+        return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in parts}
+
+
+class _Listener:
+    """aiokafka's rebalance callbacks, forwarded to the consumer's owner."""
+
+    def __init__(self, owner: Consumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._owner._on_revoke is not None:
+            await self._owner._on_revoke(sorted(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if self._owner._on_assign is not None:
+            await self._owner._on_assign(sorted(tp.partition for tp in assigned))
+
+
+async def read_partition(
+    config: KafkaConfig, bootstrap: str, topic: str, partition: int, timeout: float = 10.0
+) -> list[Record]:
+    """Every message of one partition, start to end as of now (restoring compacted state)."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        records: list[Record] = []
+        async with asyncio.timeout(timeout):
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                records.extend(_record(m) for m in batch.get(tp, []))
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+        timestamp_ms=message.timestamp,
+    )
+
+
+class TopicReader:
+    """Reads every partition of one topic without a consumer group (for `router tail`)."""
+
+    def __init__(
+        self, config: KafkaConfig, bootstrap: str, topic: str, *, from_beginning: bool
+    ) -> None:
+        self._topic = topic
+        self._from_beginning = from_beginning
+        self._consumer = AIOKafkaConsumer(
+            enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+        )
+
+    async def __aenter__(self) -> TopicReader:
+        await self._consumer.start()
+        if self._topic not in await self._consumer.topics():
+            await self._consumer.stop()
+            raise LookupError(f"topic {self._topic!r} does not exist on the broker")
+        partitions = self._consumer.partitions_for_topic(self._topic) or set()
+        parts = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        self._consumer.assign(parts)
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*parts)
+        else:
+            await self._consumer.seek_to_end(*parts)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def fetch(self, timeout: float) -> list[Record]:
+        """The next messages in arrival order per partition (possibly none)."""
+        batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
+        return [_record(m) for messages in batches.values() for m in messages]

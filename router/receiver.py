@@ -1,0 +1,225 @@
+"""The webhook endpoint: raw bytes in, verified delivery on the Kafka log, then (only then) 200.
+
+The order of the checks is the contract of SPEC 5.1: size, signature over the raw bytes, JSON
+shape, duplicate, append and wait for the broker. Errors are mapped to HTTP in exactly one
+place, `status_for`; anything unexpected is answered 503 (RTK retries) and logged as a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from router.clock import monotonic, now, rfc3339
+from router.config import Settings, SourceConfig
+from router.core.dedupe import DeliveryDedupe
+from router.core.delivery import RTK_EVENTS, meeting_key, parse_payload
+from router.core.signature import body_digest
+from router.errors import (
+    BodyTooLarge,
+    DependencyError,
+    PayloadError,
+    RouterError,
+    SignatureError,
+)
+from router.kafka import Headers, Publisher
+from router.metrics import Metrics
+from router.verification import Verifier
+
+log = logging.getLogger("router.receiver")
+
+RETRY_AFTER_SECONDS = 5
+# Headers copied from the delivery onto the log, so that consumers can re-verify RTK's signature.
+FORWARDED_HEADERS = ("rtk-signature", "rtk-uuid", "rtk-webhook-id")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A configured endpoint and the verifier of its scheme."""
+
+    config: SourceConfig
+    verifier: Verifier
+
+
+def status_for(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The one mapping from errors to HTTP answers."""
+    if isinstance(exc, SignatureError):
+        return 401, {"error": "invalid_signature"}
+    if isinstance(exc, PayloadError):
+        return 400, {"error": "invalid_payload", "detail": exc.detail}
+    if isinstance(exc, BodyTooLarge):
+        return 413, {"error": "body_too_large", "limit": exc.limit}
+    if isinstance(exc, DependencyError):
+        return 503, {"error": "unavailable", "detail": str(exc)}
+    return 503, {"error": "internal"}
+
+
+class Receiver:
+    """Handles POSTs for every source; one instance per app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sequence[Source],
+        publisher: Publisher,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._sources = {s.config.name: s for s in sources}
+        self._publisher = publisher
+        self._metrics = metrics
+        self._dedupe = DeliveryDedupe(
+            window=settings.server.dedupe_content_seconds,
+            max_entries=settings.server.dedupe_max_entries,
+        )
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        """One POST route per source."""
+        return [
+            web.post(s.config.path, self._handler_for(s.config.name))
+            for s in self._sources.values()
+        ]
+
+    def _handler_for(self, name: str) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            return await self.handle(self._sources[name], request)
+
+        return handler
+
+    async def handle(self, source: Source, request: web.Request) -> web.Response:
+        """Answer one delivery; never raises."""
+        started = monotonic()
+        name = source.config.name
+        event = "-"
+        delivery_id: str | None = None
+        try:
+            body = await self._read_body(request)
+            await source.verifier.verify(request.headers, body)
+            payload, event = parse_payload(body)
+            delivery_id = request.headers.get("rtk-uuid") or str(uuid.uuid4())
+            status, answer = await self._accept(
+                source=source,
+                request=request,
+                body=body,
+                payload=payload,
+                event=event,
+                delivery_id=delivery_id,
+            )
+        except RouterError as exc:
+            status, answer = status_for(exc)
+            if isinstance(exc, SignatureError):
+                self._metrics.signature_failures.labels(source=name, reason=exc.reason).inc()
+        except Exception as exc:
+            log.exception("unexpected error handling a delivery", extra={"source": name})
+            status, answer = status_for(exc)
+        label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
+        self._metrics.webhooks.labels(source=name, event=label, status=str(status)).inc()
+        log.info(
+            "webhook",
+            extra={
+                "source": name,
+                "event": event if event in RTK_EVENTS else label,
+                "delivery_id": delivery_id,
+                "status": status,
+                "latency_ms": round((monotonic() - started) * 1000, 2),
+            },
+        )
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+        return web.json_response(answer, status=status, headers=headers, dumps=_dumps)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self._settings.server.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise BodyTooLarge(limit)
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise BodyTooLarge(limit) from None
+
+    async def _accept(
+        self,
+        *,
+        source: Source,
+        request: web.Request,
+        body: bytes,
+        payload: dict[str, Any],
+        event: str,
+        delivery_id: str,
+    ) -> tuple[int, dict[str, Any]]:
+        rtk_uuid = request.headers.get("rtk-uuid")
+        content = DeliveryDedupe.content_key(
+            request.headers.get("rtk-webhook-id"), body_digest(body)
+        )
+        keys = [k for k in (rtk_uuid and f"u:{rtk_uuid}", f"c:{content}") if k]
+        if self._dedupe.seen(rtk_uuid, content, monotonic()):
+            return 200, {"status": "duplicate"}
+        for key in keys:
+            pending = self._inflight.get(key)
+            if pending is not None and await asyncio.shield(pending):
+                return 200, {"status": "duplicate"}
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._inflight[key] = done
+        try:
+            await self._append(
+                source=source,
+                request=request,
+                body=body,
+                payload=payload,
+                event=event,
+                delivery_id=delivery_id,
+            )
+            self._dedupe.remember(rtk_uuid, content, monotonic())
+            done.set_result(True)
+        except BaseException:
+            done.set_result(False)
+            raise
+        finally:
+            for key in keys:
+                if self._inflight.get(key) is done:
+                    del self._inflight[key]
+        return 200, {"status": "accepted", "id": delivery_id}
+
+    async def _append(
+        self,
+        *,
+        source: Source,
+        request: web.Request,
+        body: bytes,
+        payload: dict[str, Any],
+        event: str,
+        delivery_id: str,
+    ) -> None:
+        headers: Headers = [
+            (name, request.headers[name].encode())
+            for name in FORWARDED_HEADERS
+            if name in request.headers
+        ]
+        headers += [
+            ("router-source", source.config.name.encode()),
+            ("router-event", event.encode()),
+            ("router-received-at", rfc3339(now()).encode()),
+            ("router-delivery-id", delivery_id.encode()),
+        ]
+        key = meeting_key(payload)
+        started = monotonic()
+        await self._publisher.publish(
+            self._settings.kafka.topics.webhooks,
+            body,
+            key=key.encode() if key is not None else None,
+            headers=headers,
+            timeout=self._settings.kafka.ack_timeout_seconds,
+        )
+        self._metrics.publish_seconds.observe(monotonic() - started)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

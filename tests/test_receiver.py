@@ -1,0 +1,240 @@
+"""The webhook endpoint against the real embedded broker: every row of SPEC 5.1, both schemes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from router.app import RUNTIME, create_app
+from router.broker import EmbeddedBroker
+from router.config import Settings
+from router.core.signature import generate_key_pair, load_private_key
+from tests.helpers import hmac_headers, joined_body, read_topic, rtk_headers
+from tests.plugins.kafka import HMAC_SECRETS
+
+RTK = "/webhooks/realtimekit"
+INTERNAL = "/webhooks/internal"
+
+
+@pytest.fixture
+async def client(
+    broker: EmbeddedBroker,
+    aiohttp_client: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+) -> TestClient:
+    # The broker is requested first so that it is stopped last, after the app has shut down.
+    app = create_app(make_settings(), bootstrap=broker.bootstrap_servers, health_interval=0.2)
+    return await aiohttp_client(app)
+
+
+def settings_of(client: TestClient) -> Settings:
+    return client.app[RUNTIME].settings
+
+
+async def test_authentic_delivery_is_logged_byte_for_byte(
+    client: TestClient, broker: EmbeddedBroker, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    # Unusual spacing and key order: the log must keep the bytes, not a re-serialisation.
+    body = b'{ "meeting" : {"id": "m-42", "sessionId": "s"}, "event":"meeting.started" }'
+    headers = rtk_headers(rtk_private_key, body, delivery_id="d-1", webhook_id="wh-9")
+    response = await client.post(RTK, data=body, headers=headers)
+    assert response.status == 200
+    assert await response.json() == {"status": "accepted", "id": "d-1"}
+    kafka = settings_of(client).kafka
+    (record,) = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
+    assert record.value == body
+    assert record.key == b"m-42"
+    got = dict(record.headers)
+    assert got["rtk-signature"] == headers["rtk-signature"].encode()
+    assert got["rtk-uuid"] == b"d-1"
+    assert got["rtk-webhook-id"] == b"wh-9"
+    assert got["router-source"] == b"realtimekit"
+    assert got["router-event"] == b"meeting.started"
+    assert got["router-received-at"].endswith(b"Z")
+
+
+@pytest.mark.parametrize(
+    ("payload", "key"),
+    [
+        ({"event": "meeting.chatSynced", "meetingId": "m-flat"}, b"m-flat"),
+        ({"event": "recording.statusUpdate", "recording": {"id": "r", "meetingId": "m-r"}}, b"m-r"),
+        ({"event": "something.new", "x": 1}, None),
+    ],
+    ids=["meetingId", "recording.meetingId", "no-meeting"],
+)
+async def test_key_is_the_meeting_id(
+    client: TestClient,
+    broker: EmbeddedBroker,
+    rtk_private_key: rsa.RSAPrivateKey,
+    payload: dict[str, Any],
+    key: bytes | None,
+) -> None:
+    body = json.dumps(payload).encode()
+    response = await client.post(RTK, data=body, headers=rtk_headers(rtk_private_key, body))
+    assert response.status == 200, await response.text()
+    kafka = settings_of(client).kafka
+    (record,) = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
+    assert record.key == key
+
+
+async def test_duplicates_are_answered_but_not_logged_twice(
+    client: TestClient, broker: EmbeddedBroker, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    body = joined_body()
+    first = rtk_headers(rtk_private_key, body, delivery_id="same-uuid")
+    assert (await (await client.post(RTK, data=body, headers=first)).json())["status"] == "accepted"
+    again = await client.post(RTK, data=body, headers=first)
+    assert (again.status, await again.json()) == (200, {"status": "duplicate"})
+    # RTK may retry with a fresh uuid: same webhook id and body is the same delivery.
+    fresh = rtk_headers(rtk_private_key, body, delivery_id="other-uuid")
+    retried = await client.post(RTK, data=body, headers=fresh)
+    assert (retried.status, await retried.json()) == (200, {"status": "duplicate"})
+    kafka = settings_of(client).kafka
+    records = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
+    assert len(records) == 1
+
+
+def _bad_rsa(key: rsa.RSAPrivateKey, body: bytes) -> list[tuple[str, dict[str, str]]]:
+    other = load_private_key(generate_key_pair()[0])
+    good = rtk_headers(key, body)
+    return [
+        ("missing", {k: v for k, v in good.items() if k != "rtk-signature"}),
+        ("empty", {**good, "rtk-signature": ""}),
+        ("not-base64", {**good, "rtk-signature": "%%%not base64%%%"}),
+        ("non-ascii", {**good, "rtk-signature": "é" * 10}),
+        ("truncated", {**good, "rtk-signature": good["rtk-signature"][:40]}),
+        ("other-key", rtk_headers(other, body)),
+        ("other-body", rtk_headers(key, body + b" ")),
+    ]
+
+
+async def test_bad_rsa_signatures_get_401(
+    client: TestClient, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    body = joined_body()
+    for case, headers in _bad_rsa(rtk_private_key, body):
+        response = await client.post(RTK, data=body, headers=headers)
+        assert response.status == 401, case
+        assert await response.json() == {"error": "invalid_signature"}, case
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"[1, 2]", "not a JSON object"),
+        (b"not json at all", "not JSON"),
+        (b'{"event": 7}', "no string 'event'"),
+        (b'{"meeting": {}}', "no string 'event'"),
+        (b"\xff\xfe{}", "not JSON"),
+        (b"[" * 100 + b"]" * 100, "nested deeper"),
+    ],
+    ids=["array", "garbage", "event-not-string", "no-event", "bad-utf8", "deep"],
+)
+async def test_authentic_but_unusable_payload_gets_400(
+    client: TestClient, rtk_private_key: rsa.RSAPrivateKey, body: bytes, detail: str
+) -> None:
+    response = await client.post(RTK, data=body, headers=rtk_headers(rtk_private_key, body))
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "invalid_payload"
+    assert detail in answer["detail"]
+
+
+async def test_unknown_event_is_accepted(
+    client: TestClient, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    body = b'{"event": "meeting.somethingNew", "meeting": {"id": "m"}}'
+    response = await client.post(RTK, data=body, headers=rtk_headers(rtk_private_key, body))
+    assert response.status == 200
+    assert (await response.json())["status"] == "accepted"
+
+
+def _padded(size: int) -> bytes:
+    head = b'{"event":"meeting.started","meeting":{"id":"m"},"pad":"'
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+async def test_body_limit_is_exact(client: TestClient, rtk_private_key: rsa.RSAPrivateKey) -> None:
+    limit = settings_of(client).server.max_body_bytes
+    at_limit = _padded(limit)
+    assert len(at_limit) == limit
+    ok = await client.post(RTK, data=at_limit, headers=rtk_headers(rtk_private_key, at_limit))
+    assert ok.status == 200
+    over = _padded(limit + 1)
+    refused = await client.post(RTK, data=over, headers=rtk_headers(rtk_private_key, over))
+    assert refused.status == 413
+
+
+async def test_chunked_body_over_the_limit_gets_413(
+    client: TestClient, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    body = _padded(settings_of(client).server.max_body_bytes * 3)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    headers = rtk_headers(rtk_private_key, body)
+    response = await client.post(RTK, data=chunks(), headers=headers)
+    assert response.status == 413
+
+
+async def test_hmac_source_with_rotation(client: TestClient, broker: EmbeddedBroker) -> None:
+    body = joined_body(meeting_id="m-hmac")
+    for secret in HMAC_SECRETS:  # newest and older both verify
+        unique = body.replace(b"Weekly", secret.encode()[:6])
+        response = await client.post(INTERNAL, data=unique, headers=hmac_headers(secret, unique))
+        assert response.status == 200, secret
+        answer = await response.json()
+        assert answer["status"] == "accepted"
+        uuid.UUID(answer["id"])  # generated for a source without rtk-uuid
+    kafka = settings_of(client).kafka
+    records = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=2)
+    assert {dict(r.headers)["router-source"] for r in records} == {b"internal"}
+
+
+@pytest.mark.parametrize("case", ["missing", "unknown-secret", "expired", "other-body", "garbage"])
+async def test_bad_hmac_signatures_get_401(client: TestClient, case: str) -> None:
+    body = joined_body()
+    headers = {
+        "missing": {"content-type": "application/json"},
+        "unknown-secret": hmac_headers("not-configured", body),
+        "expired": hmac_headers(HMAC_SECRETS[0], body, timestamp=1_000_000),
+        "other-body": hmac_headers(HMAC_SECRETS[0], body + b" "),
+        "garbage": {"x-router-signature": "a.b.c"},
+    }[case]
+    response = await client.post(INTERNAL, data=body, headers=headers)
+    assert response.status == 401
+    assert await response.json() == {"error": "invalid_signature"}
+
+
+async def test_operations_endpoints(client: TestClient, rtk_private_key: rsa.RSAPrivateKey) -> None:
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert ready.status == 200, body
+    assert body["ready"] is True
+    assert body["checks"]["topics"] == "ok"
+    assert body["checks"]["key:realtimekit"] == "ok"
+    assert body["mode"] == "enforce"
+    assert len(body["policy_version"]) == 12
+    payload = joined_body()
+    await client.post(RTK, data=payload, headers=rtk_headers(rtk_private_key, payload))
+    await client.post(RTK, data=payload, headers={"rtk-signature": "bad"})
+    text = await (await client.get("/metrics")).text()
+    for name in (
+        'router_webhooks_total{event="meeting.participantJoined",source="realtimekit",status="200"}',
+        'router_signature_failures_total{reason="malformed",source="realtimekit"}',
+        "router_publish_seconds_bucket",
+        "router_rtk_api_calls_total",
+        "router_decisions_total",
+        "router_recording_updates_dropped_total",
+        "router_consumer_lag",
+    ):
+        assert name in text, name
