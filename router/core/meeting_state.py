@@ -1,0 +1,300 @@
+"""What the worker remembers of one meeting between events: its session, the peers present, the
+recordings it knows, and the deliveries already processed; with pure transitions and a JSON form.
+
+The state lives on a compacted Kafka topic keyed by meeting id and is restored on restart or
+rebalance, so it is a value: every transition returns a new `MeetingState` and nothing here
+performs I/O. Handlers call `enter_session` with the meeting as each event describes it, then
+the transition for the event.
+
+Sessions. A meeting is a persistent room; each time it goes live RTK gives it a new session id.
+A session id not seen before starts a new session: its peers and its recording start from
+nothing. RTK promises no ordering, so a late event of an earlier (or ended) session must not
+wipe the current one: ids of past sessions are remembered, and their events change no peers.
+
+Peers are a set keyed by `peerId`, so a join delivered twice counts once; one person on two
+devices is two peers but one distinct participant (by custom participant id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
+from typing import NamedTuple
+
+from router.core.entities import usable
+from router.core.recording_state import ACTIVE, Verdict, judge
+
+MAX_RECORDINGS = 32
+MAX_SEEN = 256
+MAX_PAST_SESSIONS = 16
+# Bumped only for a change old code cannot read; new optional fields do not need it.
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class KnownRecording:
+    """The recording the router knows to be active (INVOKED, RECORDING or PAUSED)."""
+
+    id: str
+    status: str
+    session_id: str | None
+    started_by_router: bool = False
+
+
+class RecordingChange(NamedTuple):
+    """The outcome of a recording status: the new state, whether to publish, and the status
+    published before it (the record's `previous_status`)."""
+
+    state: MeetingState
+    verdict: Verdict
+    previous_status: str | None
+
+
+def _frozen(mapping: Mapping[str, str | None] | None = None) -> Mapping[str, str | None]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class MeetingState:
+    """One meeting as the worker knows it. Build a fresh one with `MeetingState(meeting_id)`."""
+
+    meeting_id: str
+    session_id: str | None = None
+    title: str | None = None
+    organization_id: str | None = None
+    # peer id -> custom participant id (None when RTK sent none)
+    peers: Mapping[str, str | None] = field(default_factory=_frozen)
+    active_recording: KnownRecording | None = None
+    # The recording of the current session, kept after it ends: at most one per session.
+    session_recording_id: str | None = None
+    # recording id -> last published status, oldest first
+    recordings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    seen: tuple[str, ...] = ()
+    past_sessions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Callers may hand in plain dicts; keep the value immutable all the same.
+        object.__setattr__(self, "peers", _frozen(self.peers))
+        object.__setattr__(self, "recordings", MappingProxyType(dict(self.recordings)))
+        object.__setattr__(self, "seen", tuple(self.seen))
+        object.__setattr__(self, "past_sessions", tuple(self.past_sessions))
+
+    @property
+    def participants_present(self) -> int:
+        """Peers present in the current session."""
+        return len(self.peers)
+
+    @property
+    def distinct_participants(self) -> int:
+        """Distinct custom participant ids among the peers present (peers without one are not
+        counted: they cannot be told apart from each other)."""
+        return len({custom for custom in self.peers.values() if custom is not None})
+
+    @property
+    def active_status(self) -> str | None:
+        """Status of the recording the router knows to be active, or None."""
+        return self.active_recording.status if self.active_recording else None
+
+    def is_past_session(self, session_id: str | None) -> bool:
+        """True when `session_id` names a session that has ended or been superseded."""
+        return session_id is not None and session_id in self.past_sessions
+
+    def has_seen(self, key: str) -> bool:
+        """True when a delivery with this key was processed recently (see `mark_seen`)."""
+        return key in self.seen
+
+    def enter_session(
+        self,
+        session_id: str | None,
+        *,
+        title: str | None = None,
+        organization_id: str | None = None,
+    ) -> MeetingState:
+        """The state once an event describing the meeting this way is known; a new session id
+        starts a new session, a past one changes nothing."""
+        if self.is_past_session(session_id) and session_id != self.session_id:
+            return self
+        state = replace(
+            self,
+            title=title or self.title,
+            organization_id=organization_id or self.organization_id,
+        )
+        if session_id is None or session_id == self.session_id:
+            return state
+        if self.session_id is None:
+            # The first session we hear of: whatever we knew already belongs to it.
+            return replace(state, session_id=session_id)
+        active = self.active_recording
+        return replace(
+            state,
+            session_id=session_id,
+            peers={},
+            session_recording_id=None,
+            active_recording=active if active and active.session_id == session_id else None,
+            past_sessions=_remember(self.past_sessions, self.session_id, MAX_PAST_SESSIONS),
+        )
+
+    def started(self, session_id: str | None = None) -> MeetingState:
+        """After `meeting.started`: the count stays as it is for the same session (joins may
+        arrive first), and a new session starts at 0 (by `enter_session`)."""
+        return self.enter_session(session_id)
+
+    def ended(self, session_id: str | None = None) -> MeetingState:
+        """After `meeting.ended`: nobody is present, and the session is over, so its late joins
+        and leaves change nothing."""
+        if self.is_past_session(session_id) and session_id != self.session_id:
+            return self
+        state = self.enter_session(session_id)
+        ended = state.session_id
+        past = state.past_sessions
+        if ended is not None:
+            past = _remember(past, ended, MAX_PAST_SESSIONS)
+        return replace(state, peers={}, past_sessions=past)
+
+    def joined(
+        self,
+        peer_id: str,
+        custom_participant_id: str | None = None,
+        *,
+        session_id: str | None = None,
+    ) -> MeetingState:
+        """A peer joined; joining twice counts once, and a join of a past session is ignored."""
+        if self.is_past_session(session_id or self.session_id):
+            return self
+        if peer_id in self.peers and custom_participant_id is None:
+            custom_participant_id = self.peers[peer_id]
+        return replace(self, peers={**self.peers, peer_id: custom_participant_id})
+
+    def left(self, peer_id: str, *, session_id: str | None = None) -> MeetingState:
+        """A peer left; leaving twice, or leaving a past session, changes nothing."""
+        if peer_id not in self.peers or self.is_past_session(session_id or self.session_id):
+            return self
+        return replace(self, peers={p: c for p, c in self.peers.items() if p != peer_id})
+
+    def recording_status(
+        self, recording_id: str, status: str, session_id: str | None = None
+    ) -> RecordingChange:
+        """Judge a recording's new status and, if it is published, remember it and keep the
+        active recording in step."""
+        previous = self.recordings.get(recording_id)
+        verdict = judge(previous, status)
+        if not verdict.publish:
+            return RecordingChange(self, verdict, previous)
+        recordings = {rid: st for rid, st in self.recordings.items() if rid != recording_id}
+        recordings[recording_id] = status
+        while len(recordings) > MAX_RECORDINGS:
+            del recordings[next(iter(recordings))]
+        active = self.active_recording
+        session_recording_id = self.session_recording_id
+        if status in ACTIVE:
+            session = session_id or self.session_id
+            if not self.is_past_session(session) or session == self.session_id:
+                by_router = bool(active and active.id == recording_id and active.started_by_router)
+                active = KnownRecording(recording_id, status, session, by_router)
+                if session == self.session_id and session_recording_id is None:
+                    session_recording_id = recording_id
+        elif active is not None and active.id == recording_id:
+            active = None
+        state = replace(
+            self,
+            recordings=recordings,
+            active_recording=active,
+            session_recording_id=session_recording_id,
+        )
+        return RecordingChange(state, verdict, previous)
+
+    def recording_started_by_router(
+        self, recording_id: str, status: str, session_id: str | None = None
+    ) -> RecordingChange:
+        """The router started this recording (the API answered with `status`): it is the
+        session's recording, and the `INVOKED` it publishes has `source: "api"`."""
+        change = self.recording_status(recording_id, status, session_id)
+        state = change.state
+        active = state.active_recording
+        if active is not None and active.id == recording_id:
+            state = replace(state, active_recording=replace(active, started_by_router=True))
+        if (session_id or state.session_id) == state.session_id:
+            state = replace(state, session_recording_id=recording_id)
+        return change._replace(state=state)
+
+    def mark_seen(self, key: str) -> MeetingState:
+        """Remember a processed delivery key; only the most recent `MAX_SEEN` are kept."""
+        if key in self.seen:
+            return self
+        return replace(self, seen=(*self.seen, key)[-MAX_SEEN:])
+
+    def to_json(self) -> bytes:
+        """The compact JSON the state topic holds."""
+        doc = {
+            "version": STATE_VERSION,
+            "meeting_id": self.meeting_id,
+            "session_id": self.session_id,
+            "title": self.title,
+            "organization_id": self.organization_id,
+            "peers": dict(self.peers),
+            "active_recording": asdict(self.active_recording) if self.active_recording else None,
+            "session_recording_id": self.session_recording_id,
+            "recordings": dict(self.recordings),
+            "past_sessions": list(self.past_sessions),
+            "seen": list(self.seen),
+        }
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> MeetingState:
+        """Restore from `to_json` output of this or another version, taking every field that is
+        usable and defaulting the rest; `ValueError` when it is not a meeting state at all."""
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"meeting state is not JSON: {type(exc).__name__}") from None
+        if not isinstance(doc, dict) or not usable(doc.get("meeting_id")):
+            raise ValueError("meeting state is not an object with a string meeting_id")
+        peers = _object(doc.get("peers"))
+        recordings = _object(doc.get("recordings"))
+        return cls(
+            meeting_id=doc["meeting_id"],
+            session_id=_text_or_none(doc.get("session_id")),
+            title=_text_or_none(doc.get("title")),
+            organization_id=_text_or_none(doc.get("organization_id")),
+            peers={peer: _text_or_none(custom) for peer, custom in peers.items()},
+            active_recording=_known_recording(doc.get("active_recording")),
+            session_recording_id=_text_or_none(doc.get("session_recording_id")),
+            recordings=dict(
+                [(r, st) for r, st in recordings.items() if usable(st)][-MAX_RECORDINGS:]
+            ),
+            past_sessions=_texts(doc.get("past_sessions"))[-MAX_PAST_SESSIONS:],
+            seen=_texts(doc.get("seen"))[-MAX_SEEN:],
+        )
+
+
+def _remember(past: Iterable[str], session_id: str, limit: int) -> tuple[str, ...]:
+    kept = tuple(s for s in past if s != session_id)
+    return (*kept, session_id)[-limit:]
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if usable(value) else None
+
+
+def _object(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    return tuple(item for item in value if usable(item)) if isinstance(value, list) else ()
+
+
+def _known_recording(value: object) -> KnownRecording | None:
+    if not isinstance(value, dict) or not usable(value.get("id")):
+        return None
+    if not usable(status := value.get("status")):
+        return None
+    return KnownRecording(
+        id=value["id"],
+        status=status,
+        session_id=_text_or_none(value.get("session_id")),
+        started_by_router=value.get("started_by_router") is True,
+    )
