@@ -1,0 +1,86 @@
+"""The emulator as an aiohttp application, and a runner that serves it on a port (port 0
+picks a free one) for as long as a `with` block lasts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from router.emulator.api import add_api_routes
+from router.emulator.config import EmulatorConfig
+from router.emulator.control import add_control_routes
+from router.emulator.state import EMULATOR_STATE, EmulatorState
+
+PUBLIC_KEY_PATH = "/.well-known/webhooks.json"
+
+
+def create_emulator_app(config: EmulatorConfig) -> web.Application:
+    """The emulator's application; its state is `app[EMULATOR_STATE]`."""
+    app = web.Application()
+    app[EMULATOR_STATE] = EmulatorState(config)
+    app.router.add_get(PUBLIC_KEY_PATH, _public_key)
+    add_api_routes(app)
+    add_control_routes(app)
+    app.cleanup_ctx.append(_lifetime)
+    return app
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    state = app[EMULATOR_STATE]
+    await state.start()
+    yield
+    await state.close()
+
+
+async def _public_key(request: web.Request) -> web.Response:
+    pem = request.app[EMULATOR_STATE].public_key_pem()
+    return web.json_response({"success": True, "data": {"publicKey": pem}, "message": ""})
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    """A serving emulator: where to reach it and its live state."""
+
+    base_url: str  # what `realtimekit.api_base_url` should be
+    state: EmulatorState
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.state.config
+
+    @property
+    def public_key_url(self) -> str:
+        return self.base_url + PUBLIC_KEY_PATH
+
+    @property
+    def control_url(self) -> str:
+        return self.base_url + "/_emulator"
+
+    @property
+    def api_url(self) -> str:
+        """The base every RTK API path hangs from."""
+        c = self.config
+        return f"{self.base_url}/accounts/{c.account_id}/realtime/kit/{c.app_id}"
+
+
+@asynccontextmanager
+async def running_emulator(
+    config: EmulatorConfig, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningEmulator]:
+    """Serve an emulator until the block ends, then stop it and everything it started."""
+    app = create_emulator_app(config)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        address, bound_port = runner.addresses[0][:2]
+        # A wildcard address is where it listens, not where to call it.
+        address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)  # noqa: S104
+        shown = f"[{address}]" if ":" in address else address
+        yield RunningEmulator(f"http://{shown}:{bound_port}", app[EMULATOR_STATE])
+    finally:
+        await runner.cleanup()

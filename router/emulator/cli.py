@@ -1,0 +1,120 @@
+"""`router emulate`: serve the RTK emulator in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from router.emulator.app import RunningEmulator, running_emulator
+from router.emulator.config import EmulatorConfig, Seed, load_seed
+
+_DEFAULTS = EmulatorConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `router emulate`."""
+    parser.add_argument("--port", type=int, default=8787, help="port to listen on (0: any free)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--webhook-url", default=None, help="where to POST signed webhooks")
+    parser.add_argument(
+        "--seed",
+        type=Path,
+        default=None,
+        help="YAML or JSON file: participants per meeting, meetings to play at start",
+    )
+    parser.add_argument(
+        "--key", type=Path, default=None, help="PEM private key to sign with (default: fresh)"
+    )
+    parser.add_argument("--token", default=_DEFAULTS.api_token, help="API token to accept")
+    parser.add_argument("--account-id", default=_DEFAULTS.account_id)
+    parser.add_argument("--app-id", default=_DEFAULTS.app_id)
+    parser.add_argument(
+        "--escape-public-key",
+        action="store_true",
+        help="serve the public key with literal \\n escapes, as RTK has been seen to",
+    )
+    parser.add_argument(
+        "--start-delay", type=float, default=_DEFAULTS.start_delay, help="INVOKED -> RECORDING"
+    )
+    parser.add_argument(
+        "--upload-delay", type=float, default=_DEFAULTS.upload_delay, help="UPLOADING -> UPLOADED"
+    )
+    parser.add_argument(
+        "--idle-stop-seconds",
+        type=float,
+        default=_DEFAULTS.idle_stop_seconds,
+        help="stop a meeting's recordings once it has been empty this long (0: never)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; 0 after a clean stop, 2 for bad options, 1 if it
+    cannot listen."""
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        sys.stderr.write(f"router emulate: {exc}\n")
+        return 2
+    return asyncio.run(_serve(config, args.host, args.port))
+
+
+def _config(args: argparse.Namespace) -> EmulatorConfig:
+    seed = load_seed(args.seed) if args.seed is not None else Seed()
+    key = None
+    if args.key is not None:
+        try:
+            key = args.key.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{args.key}: {exc.strerror}") from None
+    return EmulatorConfig(
+        account_id=args.account_id,
+        app_id=args.app_id,
+        api_token=args.token,
+        webhook_url=args.webhook_url,
+        private_key_pem=key,
+        escape_public_key=args.escape_public_key,
+        start_delay=args.start_delay,
+        upload_delay=args.upload_delay,
+        idle_stop_seconds=args.idle_stop_seconds or None,
+        seed=seed,
+    )
+
+
+async def _serve(config: EmulatorConfig, host: str, port: int) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running_emulator(config, host=host, port=port) as emulator:
+            _announce(emulator)
+            await stop.wait()
+    except OSError as exc:
+        sys.stderr.write(f"router emulate: cannot listen on {host}:{port}: {exc.strerror}\n")
+        return 1
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    sys.stdout.write("emulator stopped\n")
+    return 0
+
+
+def _announce(emulator: RunningEmulator) -> None:
+    c = emulator.config
+    lines = [
+        f"RTK emulator listening on {emulator.base_url}",
+        f"  realtimekit.api_base_url: {emulator.base_url}",
+        f"  realtimekit.account_id:   {c.account_id}",
+        f"  realtimekit.app_id:       {c.app_id}",
+        f"  realtimekit.api_token:    {c.api_token}",
+        f"  public_key_url:           {emulator.public_key_url}",
+        f"  webhooks to:              {c.webhook_url or '(none; PUT /_emulator/webhooks/url)'}",
+        f"  control API:              {emulator.control_url}",
+        "Ctrl-C stops it.",
+    ]
+    # Flushed at once: whoever started the emulator waits for these lines to use it.
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,159 @@
+"""Everything one running emulator holds: its signing key, meetings, recordings, the log of API
+calls it answered, the faults and latency it was told to inject, and its webhook sender."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from router.core.signature import generate_key_pair, load_private_key
+from router.emulator.config import EmulatorConfig, MeetingScript
+from router.emulator.meetings import MeetingBook
+from router.emulator.recordings import RecordingBook
+from router.emulator.webhooks import WebhookSender
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One API call the emulator answered; `at` is its monotonic arrival time."""
+
+    method: str
+    path: str
+    call: str
+    status: int
+    at: float
+    meeting_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "call": self.call,
+            "status": self.status,
+            "at": self.at,
+            "meeting_id": self.meeting_id,
+        }
+
+
+@dataclass
+class Fault:
+    """Answer the next `remaining` matching calls with `status` (and `Retry-After` if set)."""
+
+    status: int
+    remaining: int
+    calls: frozenset[str] | None = None
+    retry_after: float | None = None
+    message: str = "Injected fault"
+
+    def matches(self, call: str) -> bool:
+        return self.remaining > 0 and (self.calls is None or call in self.calls)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "remaining": self.remaining,
+            "calls": sorted(self.calls) if self.calls is not None else None,
+            "retry_after": self.retry_after,
+            "message": self.message,
+        }
+
+
+class EmulatorState:
+    """The state of one emulator, shared by its API and control handlers."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        private_pem = config.private_key_pem or generate_key_pair()[0]
+        self.private_key = load_private_key(private_pem)
+        self.sender = WebhookSender(
+            url=config.webhook_url,
+            private_key=self.private_key,
+            webhook_id=config.webhook_id,
+            attempts=config.webhook_attempts,
+            backoff=config.webhook_backoff,
+            timeout=config.webhook_timeout,
+        )
+        organization = {"id": config.organization_id, "name": config.organization_name}
+        self.meetings = MeetingBook(sender=self.sender, organization=organization)
+        self.recordings = RecordingBook(config=config, meetings=self.meetings, sender=self.sender)
+        self.meetings.on_presence = self.recordings.presence_changed
+        self.calls: list[CallRecord] = []
+        self.faults: list[Fault] = []
+        self.latency_ms = 0.0
+        self.latency_calls: frozenset[str] | None = None
+        self._plays: set[asyncio.Task[None]] = set()
+        self._seed()
+
+    def public_key_pem(self) -> str:
+        """The public key as served; with the RTK quirk, newlines as literal `\\n` pairs."""
+        pem = (
+            self.private_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode("ascii")
+        )
+        return pem.replace("\n", "\\n") if self.config.escape_public_key else pem
+
+    def take_fault(self, call: str) -> Fault | None:
+        """The first fault that applies to `call`, used up by one."""
+        for fault in self.faults:
+            if fault.matches(call):
+                fault.remaining -= 1
+                return fault
+        return None
+
+    def latency_for(self, call: str) -> float:
+        if self.latency_calls is not None and call not in self.latency_calls:
+            return 0.0
+        return self.latency_ms / 1000.0
+
+    def play(self, script: MeetingScript) -> None:
+        """Play a scripted meeting in the background."""
+        task = asyncio.create_task(self.meetings.play(script))
+        self._plays.add(task)
+        task.add_done_callback(self._plays.discard)
+
+    async def plays_done(self) -> None:
+        """Wait until every scripted meeting playing now has finished."""
+        await asyncio.gather(*list(self._plays), return_exceptions=True)
+
+    async def start(self) -> None:
+        await self.sender.start()
+        for script in self.config.seed.meetings:
+            self.play(script)
+
+    async def reset(self) -> None:
+        """Back to a fresh emulator with the same key, config and seed."""
+        await self._stop_activity()
+        self.sender.deliveries.clear()
+        self.meetings.meetings.clear()
+        self.recordings.recordings.clear()
+        self.calls.clear()
+        self.faults.clear()
+        self.latency_ms = 0.0
+        self.latency_calls = None
+        self._seed()
+
+    async def close(self) -> None:
+        await self._stop_activity()
+        await self.sender.close()
+
+    async def _stop_activity(self) -> None:
+        plays = list(self._plays)
+        for task in plays:
+            task.cancel()
+        await asyncio.gather(*plays, return_exceptions=True)
+        await self.recordings.close()
+        await self.sender.cancel()
+
+    def _seed(self) -> None:
+        for meeting_id, participants in self.config.seed.participants.items():
+            self.meetings.add_participants(meeting_id, participants)
+
+
+EMULATOR_STATE = web.AppKey("emulator_state", EmulatorState)

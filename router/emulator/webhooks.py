@@ -1,0 +1,156 @@
+"""Signed webhook deliveries from the emulator, kept in order per recording or meeting.
+
+Like RTK, a delivery that gets a 5xx, a time-out or a connection error is tried again a few
+times with growing pauses, and one that gets any other non-2xx answer is given up at once.
+Deliveries that share a key (a recording id, or a meeting id for meeting events) go out one
+after another, each waiting for the one before it to finish, whatever became of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from router import clock
+from router.samples import encode_payload, webhook_headers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """What became of one delivery: the last answer (None: no answer) after `attempts` tries."""
+
+    key: str
+    event: str
+    delivery_id: str
+    status: int | None
+    attempts: int
+    error: str | None
+    at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "event": self.event,
+            "delivery_id": self.delivery_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "error": self.error,
+            "at": self.at,
+        }
+
+
+class WebhookSender:
+    """Signs payloads with the emulator's key and posts them to `url`, when one is set."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None,
+        private_key: rsa.RSAPrivateKey,
+        webhook_id: str,
+        attempts: int,
+        backoff: float,
+        timeout: float,
+    ) -> None:
+        self.url = url
+        self._key = private_key
+        self._webhook_id = webhook_id
+        self._attempts = max(1, attempts)
+        self._backoff = backoff
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self.deliveries: list[DeliveryRecord] = []
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        """Abandon deliveries still in flight and close the HTTP session."""
+        await self.cancel()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def cancel(self) -> None:
+        pending = list(self._pending)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._tails.clear()
+
+    async def drain(self) -> None:
+        """Wait until every delivery queued so far has finished."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def send(self, key: str, payload: dict[str, Any]) -> None:
+        """Queue a delivery of `payload` behind earlier ones with the same key."""
+        if self.url is None:
+            return
+        body = encode_payload(payload)
+        headers = webhook_headers(self._key, body, webhook_id=self._webhook_id)
+        previous = self._tails.get(key)
+        task = asyncio.create_task(
+            self._deliver(previous, key, str(payload.get("event")), body, headers)
+        )
+        self._tails[key] = task
+        self._pending.add(task)
+        task.add_done_callback(lambda done: self._finished(key, done))
+
+    def _finished(self, key: str, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if self._tails.get(key) is task:
+            del self._tails[key]
+
+    async def _deliver(
+        self,
+        previous: asyncio.Task[None] | None,
+        key: str,
+        event: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        status: int | None = None
+        error: str | None = None
+        attempt = 0
+        for attempt in range(1, self._attempts + 1):
+            status, error = await self._post(body, headers)
+            if status is not None and status < 500:
+                break  # delivered (2xx) or refused (3xx/4xx): RTK tries neither again
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        if status is None or not 200 <= status < 300:
+            log.warning(
+                "webhook delivery failed",
+                extra={"event": event, "url": self.url, "status": status, "error": error},
+            )
+        self.deliveries.append(
+            DeliveryRecord(
+                key, event, headers["rtk-uuid"], status, attempt, error, clock.monotonic()
+            )
+        )
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        assert self._session is not None, "start() the sender before sending"
+        assert self.url is not None
+        try:
+            async with self._session.post(
+                self.url, data=body, headers=headers, timeout=self._timeout
+            ) as response:
+                await response.read()
+                return response.status, None
+        except TimeoutError:
+            return None, "timeout"
+        except aiohttp.ClientError as exc:
+            return None, type(exc).__name__
