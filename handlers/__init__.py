@@ -1,1 +1,36 @@
-"""Handlers, one module per RTK event family: given an event, the meeting state and the ports, decide and act."""
+"""Handlers, one module per RTK event family: given an event, the meeting's state and the
+ports, decide and act. `handler_for` maps a parsed event to its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from handlers.artifacts import handle_artifact
+from handlers.base import Delivery, HandlerResult, Ports
+from handlers.meetings import handle_meeting
+from handlers.participants import handle_participant
+from handlers.recordings import handle_recording
+from router.core import events
+
+Handler = Callable[[Any, Any, Delivery, Ports], Awaitable[HandlerResult]]
+
+_HANDLERS: dict[type[Any], Handler] = {
+    events.MeetingStarted: handle_meeting,
+    events.MeetingEnded: handle_meeting,
+    events.ParticipantJoined: handle_participant,
+    events.ParticipantLeft: handle_participant,
+    events.RecordingStatusUpdate: handle_recording,
+    events.ChatSynced: handle_artifact,
+    events.MeetingTranscript: handle_artifact,
+    events.MeetingSummary: handle_artifact,
+    events.LivestreamStatusUpdate: handle_artifact,
+}
+
+
+def handler_for(event: object) -> Handler | None:
+    """The handler of an event's family, or None for an event type the router does not know."""
+    return _HANDLERS.get(type(event))
+
+
+__all__ = ["Delivery", "Handler", "HandlerResult", "Ports", "handler_for"]

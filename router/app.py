@@ -12,14 +12,20 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from handlers import Ports
+from handlers.base import Mode
 from router.broker import EmbeddedBroker
+from router.clock import now
 from router.config import Settings
-from router.core.policy import policy_version
+from router.core.policy import Policy, policy_version
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
 from router.metrics import Metrics
+from router.processing import Processor
+from router.realtimekit import RtkClient
 from router.receiver import Receiver, Source
 from router.verification import build_verifier
+from router.worker import Worker
 
 log = logging.getLogger("router.app")
 
@@ -40,6 +46,18 @@ class Runtime:
     publisher: Publisher | None = None
     health: Health | None = None
     sources: list[Source] = field(default_factory=list)
+    worker: Worker | None = None
+    policy: Policy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = Policy.from_config(self.settings.policy)
+
+    @property
+    def mode(self) -> Mode:
+        """The mode in force: shadow whatever the config says when there is no API token."""
+        if not self.settings.realtimekit.api_token.get_secret_value():
+            return "shadow"
+        return self.settings.policy.mode
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -95,6 +113,8 @@ def create_app(
 
         app.cleanup_ctx.append(_receiver)
     app.cleanup_ctx.append(_health)
+    if role in ("all", "worker"):
+        app.cleanup_ctx.append(_worker)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -130,6 +150,52 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     await runtime.admin.close()
 
 
+async def _worker(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    settings = runtime.settings
+    assert runtime.publisher is not None
+    assert runtime.health is not None
+    rtk = None
+    token = settings.realtimekit.api_token.get_secret_value()
+    if token:
+        rtk = RtkClient(
+            base_url=settings.realtimekit.api_base_url,
+            account_id=settings.realtimekit.account_id,
+            app_id=settings.realtimekit.app_id,
+            api_token=token,
+            metrics=runtime.metrics,
+            retry_seconds=settings.realtimekit.retry_seconds,
+            request_timeout=settings.realtimekit.request_timeout_seconds,
+            rate_limit=(
+                settings.realtimekit.rate_limit_calls,
+                settings.realtimekit.rate_limit_period_seconds,
+            ),
+        )
+    else:
+        log.warning(
+            "no realtimekit.api_token: the policy runs in shadow mode "
+            "(decisions are published, no recording is started or stopped)"
+        )
+    ports = Ports(
+        policy=runtime.policy,
+        mode=runtime.mode,
+        rtk=rtk,
+        metrics=runtime.metrics,
+        now=now,
+    )
+    processor = Processor(
+        topics=settings.kafka.topics, ports=ports, metrics=runtime.metrics, now=now
+    )
+    worker = Worker(settings, runtime.bootstrap, runtime.publisher, processor, runtime.metrics)
+    runtime.worker = worker
+    runtime.health.add_check("worker", worker.ready)
+    worker.start()
+    yield
+    await worker.stop(settings.server.shutdown_grace_seconds)
+    if rtk is not None:
+        await rtk.close()
+
+
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
@@ -138,13 +204,14 @@ async def _readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     assert runtime.health is not None
     ready, checks = await runtime.health.readiness()
-    policy = runtime.settings.policy
-    body = {
+    body: dict[str, object] = {
         "ready": ready,
         "checks": checks,
-        "policy_version": policy_version(policy),
-        "mode": policy.mode,
+        "policy_version": policy_version(runtime.settings.policy),
+        "mode": runtime.mode,
     }
+    if runtime.mode != runtime.settings.policy.mode:
+        body["warnings"] = ["no realtimekit.api_token: the policy runs in shadow mode"]
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -95,6 +95,9 @@ class KafkaConfig(_Strict):
     bootstrap_servers: str = "embedded"
     group_id: str = "rtk-router"
     ack_timeout_seconds: float = Field(5.0, gt=0)
+    # A member silent this long is expelled from the group; a rebalance also waits about
+    # half of it for members to join, so it bounds fail-over and start-up time.
+    session_timeout_seconds: float = Field(10.0, ge=1)
     topics: TopicsConfig = TopicsConfig()
     create_topics: bool = True
     partitions: int = Field(6, gt=0)
@@ -198,6 +201,8 @@ def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
         path = _data_path(doc.data, error["loc"])
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
         lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {_message(error)}")
     return lines
 
@@ -232,6 +237,9 @@ def _message(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        return f"unknown value '{ctx['tag']}' (expected {ctx['expected_tags']})"
     msg = str(error["msg"])
     return msg.removeprefix("Value error, ")
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -62,6 +62,17 @@ def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
         cafile = str(config.ssl_cafile) if config.ssl_cafile else None
         options["ssl_context"] = create_ssl_context(cafile=cafile)
     return options
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    partition: int | None = None
 
 
 class TopicAdmin:
@@ -192,6 +203,7 @@ class Publisher:
         key: bytes | None,
         headers: Headers,
         timeout: float,
+        partition: int | None = None,
     ) -> tuple[int, int]:
         """Send and wait for the acknowledgement; (partition, offset), or `PublishError`."""
         try:
@@ -202,7 +214,9 @@ class Publisher:
                     missing = await self.verify_topics()
                     if missing:
                         raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
-                future = await self._producer.send(topic, value, key=key, headers=headers)
+                future = await self._producer.send(
+                    topic, value, key=key, headers=headers, partition=partition
+                )
                 metadata = await future
         except TimeoutError:
             self.mark_suspect()
@@ -212,15 +226,21 @@ class Publisher:
             raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
         return int(metadata.partition), int(metadata.offset)
 
-    async def publish_many(
-        self, messages: Iterable[tuple[str, bytes | None, bytes | None, Headers]], timeout: float
-    ) -> None:
+    async def publish_many(self, messages: Iterable[Message], timeout: float) -> None:
         """Send several messages and wait until every one is acknowledged."""
-        sends: list[Awaitable[tuple[int, int]]] = [
-            self.publish(topic, value, key=key, headers=headers, timeout=timeout)
-            for topic, key, value, headers in messages
-        ]
-        await asyncio.gather(*sends)
+        await asyncio.gather(
+            *(
+                self.publish(
+                    m.topic,
+                    m.value,
+                    key=m.key,
+                    headers=m.headers,
+                    timeout=timeout,
+                    partition=m.partition,
+                )
+                for m in messages
+            )
+        )
 
 
 class Consumer:
@@ -238,24 +258,35 @@ class Consumer:
         from_beginning: bool = True,
     ) -> None:
         self._topics = list(topics)
-        self._consumer = AIOKafkaConsumer(
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
-            max_poll_records=500,
+        self._options: dict[str, Any] = {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if from_beginning else "latest",
+            "max_poll_records": 500,
+            "session_timeout_ms": int(config.session_timeout_seconds * 1000),
+            "heartbeat_interval_ms": int(config.session_timeout_seconds * 1000 / 3),
             **client_options(config, bootstrap),
-        )
+        }
+        self._consumer: Any = None
         self._on_assign = on_assign
         self._on_revoke = on_revoke
 
     async def start(self) -> None:
-        """Join the group and subscribe."""
-        await self._consumer.start()
-        self._consumer.subscribe(self._topics, listener=_Listener(self))
+        """Connect, join the group and subscribe (raises when the broker is unreachable)."""
+        consumer = AIOKafkaConsumer(**self._options)
+        try:
+            await consumer.start()
+            consumer.subscribe(self._topics, listener=_Listener(self))
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
 
     async def stop(self) -> None:
         """Leave the group."""
-        await self._consumer.stop()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
 
     async def fetch(self, timeout: float) -> list[Record]:
         """The next batch of messages (possibly empty)."""
@@ -288,7 +319,7 @@ class Consumer:
         return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in parts}
 
 
-class _Listener:
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     """aiokafka's rebalance callbacks, forwarded to the consumer's owner."""
 
     def __init__(self, owner: Consumer) -> None:
@@ -303,24 +334,31 @@ class _Listener:
             await self._owner._on_assign(sorted(tp.partition for tp in assigned))
 
 
-async def read_partition(
-    config: KafkaConfig, bootstrap: str, topic: str, partition: int, timeout: float = 10.0
+async def read_partitions(
+    config: KafkaConfig,
+    bootstrap: str,
+    topic: str,
+    partitions: Sequence[int],
+    timeout: float = 30.0,
 ) -> list[Record]:
-    """Every message of one partition, start to end as of now (restoring compacted state)."""
+    """Every message of some partitions, start to end as of now (restoring compacted state)."""
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
     )
-    await consumer.start()
     try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
+        await consumer.start()
+        parts = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
         records: list[Record] = []
         async with asyncio.timeout(timeout):
-            while await consumer.position(tp) < end:
-                batch = await consumer.getmany(tp, timeout_ms=500)
-                records.extend(_record(m) for m in batch.get(tp, []))
+            for tp in parts:
+                while await consumer.position(tp) < ends[tp]:
+                    batch = await consumer.getmany(tp, timeout_ms=500)
+                    records.extend(_record(m) for m in batch.get(tp, []))
         return records
     finally:
         await consumer.stop()
@@ -351,8 +389,13 @@ class TopicReader:
         )
 
     async def __aenter__(self) -> TopicReader:
-        await self._consumer.start()
-        if self._topic not in await self._consumer.topics():
+        try:
+            await self._consumer.start()
+            known = await self._consumer.topics()
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        if self._topic not in known:
             await self._consumer.stop()
             raise LookupError(f"topic {self._topic!r} does not exist on the broker")
         partitions = self._consumer.partitions_for_topic(self._topic) or set()

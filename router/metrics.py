@@ -57,7 +57,10 @@ class Metrics:
             registry=r,
         )
         self.dead_letters = Counter(
-            "router_dead_letters_total", "Events sent to dead-letter, by stage.", ["stage"], registry=r
+            "router_dead_letters_total",
+            "Events sent to dead-letter, by stage.",
+            ["stage"],
+            registry=r,
         )
         self.policy_info = Gauge(
             "router_policy_info",

@@ -70,6 +70,7 @@ class RsaVerifier:
         self._keys: list[rsa.RSAPublicKey] = []
         self._fetched_at: float | None = None
         self._last_attempt: float | None = None
+        self._last_failure_refetch: float | None = None
         self._problem: str | None = "no key fetched yet"
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
@@ -130,8 +131,10 @@ class RsaVerifier:
         if self._pinned:
             return False
         async with self._lock:
-            if not self._may_attempt(retry_after=self._config.refetch_interval_seconds):
+            last = self._last_failure_refetch
+            if last is not None and monotonic() - last < self._config.refetch_interval_seconds:
                 return False
+            self._last_failure_refetch = monotonic()
             before = [k.public_numbers() for k in self._keys]
             await self._fetch()
             return [k.public_numbers() for k in self._keys] != before

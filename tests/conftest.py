@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.plugins.policy",
     "tests.plugins.records",
     "tests.plugins.kafka",
+    "tests.plugins.live",
 ]

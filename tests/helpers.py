@@ -7,9 +7,10 @@ import json
 import uuid
 from typing import Any
 
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from router.clock import wall_seconds
+from router.clock import monotonic, wall_seconds
 from router.config import KafkaConfig
 from router.core.signature import HMAC_HEADER, hmac_sign, rsa_sign
 from router.kafka import Record, TopicReader
@@ -67,3 +68,18 @@ async def read_topic(
                 records.extend(await reader.fetch(timeout=0.2))
         records.extend(await reader.fetch(timeout=0.3))  # anything beyond what was expected
     return records
+
+
+async def wait_ready(
+    client: TestClient, *, want: bool = True, within: float = 20.0
+) -> dict[str, Any]:
+    """Poll `/readyz` until it says `want`; its body then (fails the test after `within` s)."""
+    deadline = monotonic() + within
+    while True:
+        response = await client.get("/readyz")
+        body: dict[str, Any] = await response.json()
+        if body["ready"] is want:
+            assert response.status == (200 if want else 503)
+            return body
+        assert monotonic() < deadline, body
+        await asyncio.sleep(0.2)

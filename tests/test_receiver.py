@@ -15,7 +15,7 @@ from router.app import RUNTIME, create_app
 from router.broker import EmbeddedBroker
 from router.config import Settings
 from router.core.signature import generate_key_pair, load_private_key
-from tests.helpers import hmac_headers, joined_body, read_topic, rtk_headers
+from tests.helpers import hmac_headers, joined_body, read_topic, rtk_headers, wait_ready
 from tests.plugins.kafka import HMAC_SECRETS
 
 RTK = "/webhooks/realtimekit"
@@ -29,7 +29,10 @@ async def client(
     make_settings: Callable[..., Settings],
 ) -> TestClient:
     # The broker is requested first so that it is stopped last, after the app has shut down.
-    app = create_app(make_settings(), bootstrap=broker.bootstrap_servers, health_interval=0.2)
+    # The worker is not under test here; test_operations_endpoints runs the whole app.
+    app = create_app(
+        make_settings(), role="receiver", bootstrap=broker.bootstrap_servers, health_interval=0.2
+    )
     return await aiohttp_client(app)
 
 
@@ -214,15 +217,22 @@ async def test_bad_hmac_signatures_get_401(client: TestClient, case: str) -> Non
     assert await response.json() == {"error": "invalid_signature"}
 
 
-async def test_operations_endpoints(client: TestClient, rtk_private_key: rsa.RSAPrivateKey) -> None:
+async def test_operations_endpoints(
+    broker: EmbeddedBroker,
+    aiohttp_client: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    rtk_private_key: rsa.RSAPrivateKey,
+) -> None:
+    app = create_app(make_settings(), bootstrap=broker.bootstrap_servers, health_interval=0.2)
+    client: TestClient = await aiohttp_client(app)
     assert (await client.get("/healthz")).status == 200
-    ready = await client.get("/readyz")
-    body = await ready.json()
-    assert ready.status == 200, body
-    assert body["ready"] is True
+    body = await wait_ready(client)
     assert body["checks"]["topics"] == "ok"
     assert body["checks"]["key:realtimekit"] == "ok"
-    assert body["mode"] == "enforce"
+    assert body["checks"]["worker"] == "ok"
+    # No API token is configured here: the policy runs in shadow mode, and says so.
+    assert body["mode"] == "shadow"
+    assert "shadow" in body["warnings"][0]
     assert len(body["policy_version"]) == 12
     payload = joined_body()
     await client.post(RTK, data=payload, headers=rtk_headers(rtk_private_key, payload))

@@ -67,6 +67,7 @@ def base_config(public_key_file: Path, **sections: Any) -> dict[str, Any]:
             "ack_timeout_seconds": 2,
             "partitions": 3,
             "idempotent": False,  # the embedded broker has no idempotent producer
+            "session_timeout_seconds": 2,  # joins wait half of it: keep tests quick
         },
         "policy": {"mode": "enforce", "rules": []},
     }

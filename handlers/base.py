@@ -1,0 +1,48 @@
+"""What every handler is given and gives back: the delivery's facts, the ports to the outside,
+and a result (the meeting's new state, the records to publish, a reason to dead-letter)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from router.core.meeting_state import MeetingState
+from router.core.policy import Policy
+from router.core.records import Record
+from router.metrics import Metrics
+from router.realtimekit import RtkClient
+
+Mode = Literal["enforce", "shadow"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The logged webhook an event came from."""
+
+    delivery_id: str
+    received_at: dt.datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The outside as handlers see it. `rtk` is None when no API token is configured."""
+
+    policy: Policy
+    mode: Mode
+    rtk: RtkClient | None
+    metrics: Metrics
+    now: Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class HandlerResult:
+    """The meeting after the event, what to publish, and why to dead-letter (None: don't)."""
+
+    state: MeetingState
+    records: tuple[Record, ...] = ()
+    dead_letter: str | None = None
+    stage: str = "effects"
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,155 @@
+"""One webhook from the log, processed: parsed, recognised if already handled, handed to its
+family's handler, and turned into the messages to publish (records, dead-letter, new state).
+
+Nothing here produces or commits; the worker publishes what `process` returns and commits
+the offset only after the broker acknowledged all of it. A body already processed for the
+meeting (same SHA-256, remembered in the meeting's state) yields nothing: RTK's retries and a
+replay after a crash do not decide twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from handlers import Delivery, HandlerResult, Ports, handler_for
+from router.config import TopicsConfig
+from router.core.delivery import RTK_EVENTS, meeting_key
+from router.core.events import KnownEvent, UnknownEvent, parse_event
+from router.core.meeting_state import MeetingState
+from router.core.records import Record as TopicRecord
+from router.core.records import cloudevent_headers, cloudevent_id
+from router.core.timeparse import parse_timestamp
+from router.errors import InvalidEvent
+from router.kafka import Message, Record
+from router.metrics import Metrics
+
+log = logging.getLogger("router.processing")
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What became of one webhook: the meeting's new state (None: unchanged) and messages."""
+
+    meeting_id: str | None
+    state: MeetingState | None
+    messages: tuple[Message, ...] = field(default=())
+
+
+class Processor:
+    """Turns logged webhooks into records, by way of the handlers."""
+
+    def __init__(
+        self,
+        *,
+        topics: TopicsConfig,
+        ports: Ports,
+        metrics: Metrics,
+        now: Callable[[], dt.datetime],
+    ) -> None:
+        self._topics = topics
+        self._ports = ports
+        self._metrics = metrics
+        self._now = now
+
+    async def process(self, record: Record, state: MeetingState | None) -> Processed:
+        """Process one webhook given the meeting's state before it."""
+        headers = dict(record.headers)
+        delivery = Delivery(
+            delivery_id=_text(headers.get("router-delivery-id"))
+            or _text(headers.get("rtk-uuid"))
+            or f"{record.topic}/{record.partition}/{record.offset}",
+            received_at=parse_timestamp(_text(headers.get("router-received-at"))) or self._now(),
+            source=_text(headers.get("router-source")) or "-",
+        )
+        body = record.value or b""
+        parsed = self._parse(record)
+        if isinstance(parsed, Processed):
+            return parsed
+        event, meeting_id = parsed
+        name = event.name
+        state = state or MeetingState(meeting_id)
+        digest = "b:" + hashlib.sha256(body).hexdigest()[:32]
+        if state.has_seen(digest):
+            self._metrics.events.labels(event=name, result="duplicate").inc()
+            return Processed(meeting_id, None)
+        handler = handler_for(event)
+        assert handler is not None  # every known event type has a handler
+        try:
+            result: HandlerResult = await handler(event, state, delivery, self._ports)
+        except Exception as exc:
+            log.exception("handler failed", extra={"event": name, "meeting_id": meeting_id})
+            error = f"handler error: {type(exc).__name__}"
+            dead = self.dead_letter(record, meeting_id, error, "handler")
+            return Processed(meeting_id, state.mark_seen(digest), dead.messages)
+        messages = [self._message(r, meeting_id, delivery) for r in result.records]
+        if result.dead_letter is not None:
+            dead = self.dead_letter(record, meeting_id, result.dead_letter, result.stage)
+            messages.extend(dead.messages)
+        self._metrics.events.labels(
+            event=name if name in RTK_EVENTS else "other",
+            result="dead_letter" if result.dead_letter else "ok",
+        ).inc()
+        return Processed(meeting_id, result.state.mark_seen(digest), tuple(messages))
+
+    def _parse(self, record: Record) -> tuple[KnownEvent, str] | Processed:
+        """The event and its meeting, or what to do instead (dead-letter, or nothing)."""
+        payload: object = None
+        try:
+            payload = json.loads(record.value or b"")
+            if not isinstance(payload, dict):
+                return self.dead_letter(record, None, "the body is not a JSON object", "parse")
+            event = parse_event(payload)
+        except (ValueError, RecursionError) as exc:
+            return self.dead_letter(record, None, f"not JSON: {type(exc).__name__}", "parse")
+        except InvalidEvent as exc:
+            key = _key(record, payload) if isinstance(payload, dict) else None
+            return self.dead_letter(record, key, str(exc), exc.stage)
+        if isinstance(event, UnknownEvent):
+            self._metrics.events.labels(event="other", result="unknown").inc()
+            return Processed(None, None)
+        meeting_id = _key(record, payload)
+        if meeting_id is None:  # parse_event guarantees a meeting id for known events
+            return self.dead_letter(record, None, "no meeting id", "parse")
+        return event, meeting_id
+
+    def _message(self, record: TopicRecord, meeting_id: str, delivery: Delivery) -> Message:
+        topic = {
+            "recording.status_changed": self._topics.recordings,
+            "policy.decision": self._topics.decisions,
+        }.get(record.type, self._topics.meetings)
+        headers = cloudevent_headers(
+            record,
+            ce_id=cloudevent_id(delivery.delivery_id, record),
+            source=f"rtk-router/{delivery.source}",
+            time=delivery.received_at,
+        )
+        return Message(topic, meeting_id.encode(), record.to_bytes(), headers)
+
+    def dead_letter(
+        self, record: Record, meeting_id: str | None, error: str, stage: str
+    ) -> Processed:
+        """The raw webhook onto the dead-letter topic, with why and at which stage."""
+        self._metrics.dead_letters.labels(stage=stage).inc()
+        log.warning("dead-lettered", extra={"stage": stage, "error": error})
+        headers = [
+            *record.headers,
+            ("router-error", error.encode()),
+            ("router-stage", stage.encode()),
+        ]
+        message = Message(self._topics.dead_letter, record.key, record.value, headers)
+        return Processed(meeting_id, None, (message,))
+
+
+def _key(record: Record, payload: dict[str, object]) -> str | None:
+    if record.key:
+        return record.key.decode("utf-8", "replace")
+    return meeting_key(payload)
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("utf-8", "replace") if value else None

@@ -1,0 +1,320 @@
+"""The worker: a consumer-group member on the webhooks topic that processes each meeting's
+events in order, different meetings concurrently, and commits an offset only once everything
+its message caused is acknowledged by the broker.
+
+Each meeting gets a lane (a queue drained by one task), so one meeting's slow RTK retries hold
+up nobody else. Offsets complete out of order and `PartitionOffsets` says how far a partition
+may be committed. Per-meeting state is written to the compacted state topic, on the same
+partition number as the meeting's webhooks, and restored from there when a partition is
+assigned: after a restart, or when a rebalance moves it to another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from router.clock import monotonic
+from router.config import Settings
+from router.core.meeting_state import MeetingState
+from router.core.offsets import PartitionOffsets
+from router.errors import PublishError
+from router.kafka import BROKER_ERRORS, Consumer, Message, Publisher, Record, read_partitions
+from router.metrics import Metrics
+from router.processing import Processed, Processor
+
+log = logging.getLogger("router.worker")
+_RESTORE_ERRORS: tuple[type[BaseException], ...] = (*BROKER_ERRORS, TimeoutError)
+
+
+class Worker:
+    """Consumes, dispatches to per-meeting lanes, publishes, commits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        publisher: Publisher,
+        processor: Processor,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._kafka = settings.kafka
+        self._bootstrap = bootstrap
+        self._publisher = publisher
+        self._processor = processor
+        self._metrics = metrics
+        self._consumer = Consumer(
+            self._kafka,
+            bootstrap,
+            [self._kafka.topics.webhooks],
+            group_id=self._kafka.group_id,
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+        )
+        self._states: dict[str, MeetingState] = {}
+        self._partition_of: dict[str, int] = {}
+        self._offsets: dict[int, PartitionOffsets] = {}
+        self._lanes: dict[str, asyncio.Queue[Record]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._paused = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.status = "starting"
+
+    @property
+    def meetings(self) -> int:
+        """How many meetings' states are held."""
+        return len(self._states)
+
+    def start(self) -> None:
+        """Run in the background until `stop`."""
+        self._task = asyncio.create_task(self._run(), name="worker")
+
+    async def stop(self, grace: float) -> None:
+        """Stop fetching, let in-flight events finish (up to `grace` s), commit, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace + 5)
+            except TimeoutError:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def ready(self) -> str | None:
+        """None when consuming, else why not."""
+        return None if self.status == "ok" else self.status
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._consumer.start()
+                break
+            except BROKER_ERRORS as exc:
+                self.status = f"cannot join the consumer group: {type(exc).__name__}"
+                await self._sleep(2.0)
+        else:
+            return
+        self.status = "ok"
+        next_lag = 0.0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batch = await self._fetch()
+                except BROKER_ERRORS as exc:
+                    log.warning("fetch failed", extra={"error": type(exc).__name__})
+                    await self._sleep(1.0)
+                    continue
+                for record in batch:
+                    self._dispatch(record)
+                self._apply_backpressure()
+                await self._commit()
+                if monotonic() >= next_lag:
+                    next_lag = monotonic() + 5.0
+                    await self._report_lag()
+            await self._drain(self._settings.server.shutdown_grace_seconds)
+            await self._commit()
+        finally:
+            with contextlib.suppress(*BROKER_ERRORS):
+                await self._consumer.stop()
+            for task in list(self._lane_tasks):
+                task.cancel()
+
+    async def _fetch(self) -> list[Record]:
+        """The next batch, or nothing when asked to stop: a fetch can block for seconds while
+        the group rebalances, and shutdown must not wait for that."""
+        fetch = asyncio.ensure_future(self._consumer.fetch(timeout=0.2))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch
+            return []
+        return fetch.result()
+
+    def _dispatch(self, record: Record) -> None:
+        self._offsets.setdefault(record.partition, PartitionOffsets()).dispatched(record.offset)
+        self._in_flight += 1
+        lane_key = (
+            record.key.decode("utf-8", "replace")
+            if record.key
+            else f"\x00{record.partition}/{record.offset}"
+        )
+        queue = self._lanes.get(lane_key)
+        if queue is None:
+            queue = asyncio.Queue()
+            self._lanes[lane_key] = queue
+            task = asyncio.create_task(self._lane(lane_key, queue))
+            self._lane_tasks.add(task)
+            task.add_done_callback(self._lane_tasks.discard)
+        queue.put_nowait(record)
+
+    async def _lane(self, lane_key: str, queue: asyncio.Queue[Record]) -> None:
+        while True:
+            try:
+                record = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                del self._lanes[lane_key]
+                return
+            await self._handle(record)
+
+    async def _handle(self, record: Record) -> None:
+        meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+        state = self._states.get(meeting_id) if meeting_id else None
+        try:
+            processed = await self._processor.process(record, state)
+        except Exception as exc:  # a bug: dead-letter the event rather than wedge the partition
+            log.exception("processing failed", extra={"offset": record.offset})
+            processed = self._processor.dead_letter(
+                record, meeting_id, f"internal error: {type(exc).__name__}", "worker"
+            )
+        await self._publish(processed, record.partition)
+        if processed.meeting_id is not None and processed.state is not None:
+            self._states[processed.meeting_id] = processed.state
+            self._partition_of[processed.meeting_id] = record.partition
+        tracker = self._offsets.get(record.partition)
+        if tracker is not None:
+            tracker.done(record.offset)
+        self._in_flight -= 1
+
+    async def _publish(self, processed: Processed, partition: int) -> None:
+        """The records first, then the meeting's state: state that says "processed" must never
+        be on the log while a record of that processing could still be missing."""
+        await self._publish_all(list(processed.messages))
+        if processed.meeting_id is not None and processed.state is not None:
+            state = Message(
+                self._kafka.topics.state,
+                processed.meeting_id.encode(),
+                processed.state.to_json(),
+                [],
+                partition=partition,
+            )
+            await self._publish_all([state])
+
+    async def _publish_all(self, messages: list[Message]) -> None:
+        # The effects already happened: keep the records and try until the broker takes them.
+        # The offset stays uncommitted meanwhile, so a crash replays rather than loses them.
+        delay = 0.2
+        pending = messages
+        while pending:
+            results = await asyncio.gather(
+                *(
+                    self._publisher.publish_many([m], self._kafka.ack_timeout_seconds)
+                    for m in pending
+                ),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, PublishError):
+                    raise result
+            pending = [m for m, r in zip(pending, results, strict=True) if r is not None]
+            if pending:
+                log.warning("publishing failed; retrying", extra={"messages": len(pending)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _apply_backpressure(self) -> None:
+        limit = self._settings.worker.max_in_flight
+        parts = self._consumer.assignment()
+        if not self._paused and self._in_flight >= limit:
+            self._consumer.pause(parts)
+            self._paused = True
+        elif self._paused and self._in_flight < limit // 2:
+            self._consumer.resume(parts)
+            self._paused = False
+
+    async def _commit(self, partitions: Iterable[int] | None = None) -> None:
+        chosen = self._offsets.keys() if partitions is None else partitions
+        topic = self._kafka.topics.webhooks
+        positions = {}
+        for partition in list(chosen):
+            tracker = self._offsets.get(partition)
+            position = tracker.commit_position() if tracker else None
+            if position is not None:
+                positions[(topic, partition)] = position
+        if not positions:
+            return
+        try:
+            await self._consumer.commit(positions)
+        except BROKER_ERRORS as exc:
+            log.warning("commit failed; it is retried", extra={"error": type(exc).__name__})
+            return
+        # (committed only once the broker took it)
+        for (_, partition), position in positions.items():
+            self._offsets[partition].committed(position)
+
+    async def _drain(self, grace: float, partitions: Iterable[int] | None = None) -> None:
+        """Wait until the partitions' in-flight messages are done, or `grace` runs out."""
+        chosen = set(self._offsets if partitions is None else partitions)
+        deadline = monotonic() + grace
+        while any(self._offsets[p].in_flight for p in chosen if p in self._offsets):
+            if monotonic() >= deadline:
+                log.warning("in-flight events left unfinished; they will be replayed")
+                return
+            await asyncio.sleep(0.05)
+
+    async def _assigned(self, partitions: list[int]) -> None:
+        started = monotonic()
+        delay = 0.5
+        while True:
+            # No event of these partitions may be processed before their state is back.
+            try:
+                records = await read_partitions(
+                    self._kafka, self._bootstrap, self._kafka.topics.state, partitions
+                )
+                break
+            except _RESTORE_ERRORS as exc:
+                log.warning("restoring state failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        restored: dict[str, MeetingState] = {}
+        for record in records:
+            if record.key is None:
+                continue
+            meeting_id = record.key.decode("utf-8", "replace")
+            if record.value is None:
+                restored.pop(meeting_id, None)
+            else:
+                restored[meeting_id] = MeetingState.from_json(record.value)
+            self._partition_of[meeting_id] = record.partition
+        self._states.update(restored)
+        for partition in partitions:
+            self._offsets[partition] = PartitionOffsets()
+        log.info(
+            "partitions assigned",
+            extra={
+                "partitions": partitions,
+                "meetings_restored": len(restored),
+                "restore_ms": round((monotonic() - started) * 1000),
+            },
+        )
+
+    async def _revoked(self, partitions: list[int]) -> None:
+        await self._drain(self._settings.server.shutdown_grace_seconds, partitions)
+        await self._commit(partitions)
+        gone = set(partitions)
+        for meeting_id in [m for m, p in self._partition_of.items() if p in gone]:
+            self._states.pop(meeting_id, None)
+            del self._partition_of[meeting_id]
+        for partition in partitions:
+            self._offsets.pop(partition, None)
+        log.info("partitions revoked", extra={"partitions": partitions})
+
+    async def _report_lag(self) -> None:
+        try:
+            lag = await self._consumer.lag()
+        except BROKER_ERRORS:
+            return
+        for partition, value in lag.items():
+            self._metrics.consumer_lag.labels(partition=str(partition)).set(value)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
