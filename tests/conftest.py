@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.records",
     "tests.plugins.kafka",
     "tests.plugins.live",
+    "tests.plugins.e2e",
 ]
