@@ -154,8 +154,7 @@ async def make_loop(
                 stack.push_async_callback(router.stop)
                 return router
 
-            loop = Loop(broker, emulator, settings, start_router, http)
-            return loop
+            return Loop(broker, emulator, settings, start_router, http)
 
         yield make
 
