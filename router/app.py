@@ -17,7 +17,7 @@ from handlers.base import Mode
 from router.broker import EmbeddedBroker
 from router.clock import now
 from router.config import Settings
-from router.core.policy import Policy, policy_version
+from router.core.policy import Policy, PolicyConfig
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
 from router.metrics import Metrics
@@ -47,10 +47,25 @@ class Runtime:
     health: Health | None = None
     sources: list[Source] = field(default_factory=list)
     worker: Worker | None = None
+    processor: Processor | None = None
     policy: Policy = field(init=False)
 
     def __post_init__(self) -> None:
         self.policy = Policy.from_config(self.settings.policy)
+        self.metrics.set_policy(self.policy.version, self.mode)
+
+    def apply_policy(self, config: PolicyConfig) -> bool:
+        """Put a new policy in force for the events processed from now on; False if unchanged."""
+        policy = Policy.from_config(config)
+        if policy.version == self.policy.version:
+            return False
+        self.settings = self.settings.model_copy(update={"policy": config})
+        self.policy = policy
+        self.metrics.set_policy(policy.version, self.mode)
+        if self.processor is not None:
+            self.processor.use_policy(policy, self.mode)
+        log.info("policy in force", extra={"policy_version": policy.version, "mode": self.mode})
+        return True
 
     @property
     def mode(self) -> Mode:
@@ -186,6 +201,7 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
     processor = Processor(
         topics=settings.kafka.topics, ports=ports, metrics=runtime.metrics, now=now
     )
+    runtime.processor = processor
     worker = Worker(settings, runtime.bootstrap, runtime.publisher, processor, runtime.metrics)
     runtime.worker = worker
     runtime.health.add_check("worker", worker.ready)
@@ -207,7 +223,7 @@ async def _readyz(request: web.Request) -> web.Response:
     body: dict[str, object] = {
         "ready": ready,
         "checks": checks,
-        "policy_version": policy_version(runtime.settings.policy),
+        "policy_version": runtime.policy.version,
         "mode": runtime.mode,
     }
     if runtime.mode != runtime.settings.policy.mode:

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also trust the local key pair under .router/ (never in production)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serving processes sharing the port (SO_REUSEPORT), one consumer group",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
 
     check = commands.add_parser("check-config", help="validate a configuration file")

@@ -27,21 +27,23 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 def serve(args: argparse.Namespace) -> int:
     """`router serve`: run until SIGTERM/SIGINT."""
+    from router.service import config_file, run_workers
     from router.service import serve as run
 
-    logs.configure(args.log_level.upper())
+    level = args.log_level.upper()
+    logs.configure(level)
     loaded = _load(args)
-    dev_keys = []
-    if args.dev:
-        from router.devkeys import DEV_DIR, dev_public_key
-
-        dev_keys.append(dev_public_key())
-        log.warning(
-            "DEV MODE: deliveries signed with the local key in %s/ are trusted. "
-            "Never run --dev in production.",
-            DEV_DIR,
+    path = config_file(loaded.path)
+    if args.workers > 1:
+        return run_workers(
+            path,
+            loaded.settings,
+            role=args.role,
+            dev=args.dev,
+            workers=args.workers,
+            log_level=level,
         )
-    asyncio.run(run(loaded.settings, role=args.role, dev_keys=dev_keys))
+    asyncio.run(run(loaded.settings, role=args.role, dev=args.dev, config_path=path))
     return 0
 
 

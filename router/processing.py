@@ -14,13 +14,15 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from handlers import Delivery, HandlerResult, Ports, handler_for
+from handlers.base import Mode
 from router.config import TopicsConfig
 from router.core.delivery import RTK_EVENTS, meeting_key
 from router.core.events import KnownEvent, UnknownEvent, parse_event
 from router.core.meeting_state import MeetingState
+from router.core.policy import Policy
 from router.core.records import Record as TopicRecord
 from router.core.records import cloudevent_headers, cloudevent_id
 from router.core.timeparse import parse_timestamp
@@ -55,6 +57,10 @@ class Processor:
         self._ports = ports
         self._metrics = metrics
         self._now = now
+
+    def use_policy(self, policy: Policy, mode: Mode) -> None:
+        """Decide with `policy` from the next event on (a configuration reload)."""
+        self._ports = replace(self._ports, policy=policy, mode=mode)
 
     async def process(self, record: Record, state: MeetingState | None) -> Processed:
         """Process one webhook given the meeting's state before it."""

@@ -34,7 +34,10 @@ def build_delivery(
 
         private_key = dev_private_key()
     else:
-        private_key = load_private_key(key_path.read_bytes())
+        try:
+            private_key = load_private_key(key_path.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            raise SystemExit(f"router send: cannot use {key_path} as an RSA private key: {exc}")
     return body, webhook_headers(private_key, body)
 
 

@@ -1,17 +1,30 @@
-"""Running the app as a process: listen, wait for SIGTERM/SIGINT, drain, shut down in order."""
+"""Running the app as processes: listen, reload the policy on SIGHUP, and on SIGTERM/SIGINT
+stop accepting, drain, stop the worker, flush the producer and stop the embedded broker.
+
+With `--workers N` a supervisor starts the embedded broker once (when configured) and N
+processes that share the port through SO_REUSEPORT, each with a receiver and a worker in the
+one consumer group, so Kafka spreads the meetings over them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
 from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from router.app import Role, create_app
-from router.config import Settings
+from router import logs
+from router.app import RUNTIME, Role, create_app
+from router.broker import EmbeddedBroker
+from router.config import Settings, load_config
+from router.errors import ConfigError
 
 log = logging.getLogger("router.service")
 
@@ -20,12 +33,13 @@ async def serve(
     settings: Settings,
     *,
     role: Role,
-    dev_keys: Sequence[rsa.RSAPublicKey] = (),
+    dev: bool = False,
+    config_path: str | None = None,
     reuse_port: bool = False,
+    bootstrap: str | None = None,
 ) -> None:
-    """Serve until a termination signal; then stop accepting, finish in-flight requests,
-    stop the worker, flush the producer and stop the embedded broker."""
-    app = create_app(settings, role=role, dev_keys=dev_keys)
+    """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy."""
+    app = create_app(settings, role=role, dev_keys=_dev_keys(dev), bootstrap=bootstrap)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -37,6 +51,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if config_path is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, app, config_path)
     try:
         site = web.TCPSite(
             runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
@@ -50,6 +66,130 @@ async def serve(
         log.info("shutting down: draining requests")
     finally:
         await runner.cleanup()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
     log.info("stopped")
+
+
+def _reload(app: web.Application, config_path: str) -> None:
+    """Re-read the configuration; a valid file puts its policy in force, an invalid one is
+    refused with its problems logged and the last good policy kept."""
+    runtime = app[RUNTIME]
+    try:
+        loaded = load_config(config_path)
+    except ConfigError as exc:
+        log.error(  # noqa: TRY400 - a refused file is reported by its problems, not a traceback
+            "configuration reload refused; the last good policy stays in force",
+            extra={"problems": exc.problems, "policy_version": runtime.policy.version},
+        )
+        return
+    changed = runtime.apply_policy(loaded.settings.policy)
+    others = [
+        name
+        for name in type(loaded.settings).model_fields
+        if name != "policy" and getattr(loaded.settings, name) != getattr(runtime.settings, name)
+    ]
+    if others:
+        log.warning(
+            "configuration reloaded: only the policy applies without a restart",
+            extra={"restart_needed_for": others},
+        )
+    if not changed:
+        log.info("configuration reloaded: the policy is unchanged")
+
+
+def _dev_keys(dev: bool) -> list[rsa.RSAPublicKey]:
+    if not dev:
+        return []
+    from router.devkeys import DEV_DIR, dev_public_key
+
+    log.warning(
+        "DEV MODE: deliveries signed with the local key in %s/ are trusted. "
+        "Never run --dev in production.",
+        DEV_DIR,
+    )
+    return [dev_public_key()]
+
+
+def run_workers(
+    config_path: str, settings: Settings, *, role: Role, dev: bool, workers: int, log_level: str
+) -> int:
+    """Supervise `workers` serving processes; the exit code is the first failing child's."""
+    return asyncio.run(
+        _supervise(config_path, settings, role=role, dev=dev, workers=workers, log_level=log_level)
+    )
+
+
+async def _supervise(
+    config_path: str, settings: Settings, *, role: Role, dev: bool, workers: int, log_level: str
+) -> int:
+    broker: EmbeddedBroker | None = None
+    bootstrap = settings.kafka.bootstrap_servers
+    if settings.kafka.embedded:
+        broker = EmbeddedBroker(port=settings.kafka.embedded_port)
+        await broker.start()
+        bootstrap = broker.bootstrap_servers
+    context = multiprocessing.get_context("spawn")
+    children: list[BaseProcess] = [
+        context.Process(
+            target=_child,
+            args=(config_path, role, dev, bootstrap, log_level),
+            name=f"router-worker-{n}",
+        )
+        for n in range(workers)
+    ]
+    for child in children:
+        child.start()
+    log.info("started worker processes", extra={"workers": workers, "pids": _pids(children)})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _signal_all, children, signal.SIGHUP)
+    try:
+        # Processes cannot set an event here, so their liveness is polled.
+        while not stop.is_set() and all(child.is_alive() for child in children):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+    finally:
+        _signal_all(children, signal.SIGTERM)
+        grace = settings.server.shutdown_grace_seconds + 10
+        for child in children:
+            await asyncio.to_thread(child.join, grace)
+            if child.is_alive():
+                child.kill()
+                await asyncio.to_thread(child.join)
+        if broker is not None:
+            await broker.stop()
+    failed = [c.exitcode for c in children if c.exitcode not in (0, -signal.SIGTERM)]
+    return int(failed[0] or 1) if failed and not stop.is_set() else 0
+
+
+def _child(config_path: str, role: Role, dev: bool, bootstrap: str, log_level: str) -> None:
+    """One serving process of a supervised group."""
+    logs.configure(log_level)
+    settings = load_config(config_path).settings
+    asyncio.run(
+        serve(
+            settings,
+            role=role,
+            dev=dev,
+            config_path=config_path,
+            reuse_port=True,
+            bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
+        )
+    )
+
+
+def _signal_all(children: Sequence[BaseProcess], signum: int) -> None:
+    for child in children:
+        if child.pid is not None and child.is_alive():
+            os.kill(child.pid, signum)
+
+
+def _pids(children: Sequence[BaseProcess]) -> list[int | None]:
+    return [child.pid for child in children]
+
+
+def config_file(path: str) -> str:
+    """The absolute path, so that worker processes find it whatever their directory."""
+    return str(Path(path).resolve())

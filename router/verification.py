@@ -151,8 +151,10 @@ class RsaVerifier:
             pem = document["data"]["publicKey"]
             key = signature.load_public_key(str(pem))
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            self._problem = f"fetching {url} failed: {type(exc).__name__}"
-            log.warning("RTK public key fetch failed", extra={"url": url, "error": self._problem})
+            problem = f"fetching {url} failed: {type(exc).__name__}"
+            if problem != self._problem:  # once per kind of failure, not every attempt
+                log.warning("RTK public key fetch failed", extra={"url": url, "error": problem})
+            self._problem = problem
             return
         self._keys = [key]
         self._fetched_at = monotonic()

@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.plugins.kafka",
     "tests.plugins.live",
     "tests.plugins.e2e",
+    "tests.plugins.topics",
+    "tests.plugins.process",
 ]

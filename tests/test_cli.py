@@ -1,0 +1,198 @@
+"""The command line as an operator uses it: serve with --dev, send, tail, keygen, --help,
+graceful shutdown, one structured log line per request, and SIGHUP reloads of the policy."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.process import RouterProcess, http_json, wait_until_ready, write_config
+
+
+def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "router.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["serve", "check-config", "explain", "send", "tail", "keygen", "broker", "emulate"]
+)
+def test_every_command_has_help(command: str, tmp_path: Path) -> None:
+    result = cli(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "usage: router" in result.stdout
+
+
+def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
+    result = cli("keygen", "keys", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    private = tmp_path / "keys" / "private.pem"
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert b"BEGIN PUBLIC KEY" in (tmp_path / "keys" / "public.pem").read_bytes()
+    again = cli("keygen", "keys", cwd=tmp_path)
+    assert again.returncode == 1  # never overwrites a key
+
+
+def test_dev_serve_send_tail_and_graceful_stop(
+    tmp_path: Path, router_processes: list[RouterProcess]
+) -> None:
+    config, port = write_config(tmp_path)
+    router = RouterProcess(["serve", "--dev", "--config", str(config)], cwd=tmp_path)
+    router_processes.append(router)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_ready(base, router)
+    assert "DEV MODE" in router.output
+
+    url = base + "/webhooks/realtimekit"
+    sent = cli("send", "meeting.participantJoined", "--url", url, cwd=tmp_path)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    status, body = sent.stdout.splitlines()[:2]
+    assert status == "200"
+    accepted = json.loads(body)
+    assert accepted["status"] == "accepted"
+
+    tail = cli(
+        "tail",
+        "rtk.webhooks",
+        "--config",
+        str(config),
+        "--from-beginning",
+        "--limit",
+        "1",
+        cwd=tmp_path,
+    )
+    assert tail.returncode == 0, tail.stderr
+    (line,) = tail.stdout.splitlines()
+    message = json.loads(line)
+    assert message["topic"] == "rtk.webhooks"
+    assert message["headers"]["rtk-uuid"] == accepted["id"]
+    assert message["value"]["event"] == "meeting.participantJoined"
+    assert message["key"] == message["value"]["meeting"]["id"]
+
+    # One structured line per request, with what an operator needs and no signature.
+    (request,) = [line for line in router.log_lines() if line["message"] == "webhook"]
+    assert request["source"] == "realtimekit"
+    assert request["event"] == "meeting.participantJoined"
+    assert request["delivery_id"] == accepted["id"]
+    assert request["status"] == 200
+    assert request["latency_ms"] >= 0
+    signature = message["headers"]["rtk-signature"]
+    assert signature not in router.output
+
+    router.signal(signal.SIGTERM)
+    assert router.wait(timeout=30) == 0
+    messages = [line["message"] for line in router.log_lines()]
+    assert "shutting down: draining requests" in messages
+    assert messages[-1] == "stopped"
+
+
+def test_send_refuses_what_it_cannot_sign(tmp_path: Path) -> None:
+    result = cli("send", "no.such.event", "--url", "http://127.0.0.1:1/x", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "neither a file nor an event name" in result.stderr
+    (tmp_path / "bad.pem").write_text("not a key")
+    result = cli(
+        "send",
+        "meeting.started",
+        "--url",
+        "http://127.0.0.1:1/x",
+        "--key",
+        "bad.pem",
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "cannot use bad.pem as an RSA private key" in result.stderr
+
+
+RULE = {
+    "name": "two-or-more",
+    "on": "meeting.participantJoined",
+    "when": {"session.participants": {"gte": 2}},
+    "action": "start_recording",
+}
+
+
+def test_sighup_reloads_the_policy_and_keeps_the_last_good_one(
+    tmp_path: Path, router_processes: list[RouterProcess]
+) -> None:
+    config, port = write_config(tmp_path, policy={"mode": "enforce", "rules": []})
+    router = RouterProcess(["serve", "--dev", "--config", str(config)], cwd=tmp_path)
+    router_processes.append(router)
+    base = f"http://127.0.0.1:{port}"
+    first = wait_until_ready(base, router)["policy_version"]
+
+    document = json.loads(config.read_text())
+    document["policy"]["rules"] = [RULE]
+    config.write_text(json.dumps(document))
+    router.signal(signal.SIGHUP)
+    second = _policy_version_changes(base, first)
+    assert second != first
+    metrics = urllib_text(base + "/metrics")
+    assert f'router_policy_info{{mode="shadow",policy_version="{second}"}} 1.0' in metrics
+
+    config.write_text(config.read_text().replace('"gte"', '"greater_or_so"'))
+    router.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not any("reload refused" in line["message"] for line in router.log_lines()):
+        assert time.monotonic() < deadline, router.output
+        time.sleep(0.1)
+    refused = next(line for line in router.log_lines() if "reload refused" in line["message"])
+    assert any("unknown operator 'greater_or_so'" in p for p in refused["problems"])
+    assert http_json(base + "/readyz")[1]["policy_version"] == second
+    assert router.process.poll() is None
+
+
+def _policy_version_changes(base: str, old: str) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        version = http_json(base + "/readyz")[1]["policy_version"]
+        if version != old:
+            return str(version)
+        time.sleep(0.1)
+    pytest.fail("the policy version did not change after SIGHUP")
+
+
+def urllib_text(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        return response.read().decode()
+
+
+def test_workers_share_the_port_and_stop_together(
+    tmp_path: Path, router_processes: list[RouterProcess]
+) -> None:
+    import os
+
+    config, port = write_config(tmp_path)
+    router = RouterProcess(["serve", "--dev", "--workers", "2", "--config", str(config)], tmp_path)
+    router_processes.append(router)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_ready(base, router)
+    url = base + "/webhooks/realtimekit"
+    for _ in range(10):
+        sent = cli("send", "meeting.participantJoined", "--url", url, cwd=tmp_path)
+        assert sent.stdout.startswith("200"), sent.stdout + sent.stderr
+    lines = router.log_lines()
+    (supervisor,) = [line for line in lines if line["message"] == "started worker processes"]
+    pids = supervisor["pids"]
+    assert len(pids) == 2
+    listening = [line for line in lines if line["message"] == "listening"]
+    assert len(listening) == 2
+    router.signal(signal.SIGTERM)
+    assert router.wait(timeout=60) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
