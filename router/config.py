@@ -119,7 +119,6 @@ class KafkaConfig(_Strict):
 
 class WorkerConfig(_Strict):
     max_in_flight: int = Field(2000, gt=0)
-    seen_per_meeting: int = Field(256, gt=0)
 
 
 class Settings(_Strict):
