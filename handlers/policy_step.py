@@ -24,8 +24,8 @@ from router.core.records import Outcome, Record
 from router.errors import RtkApiError
 from router.realtimekit import RtkClient, RtkRecording
 
-# Start failures that re-checking cannot turn into "already recording".
-_FINAL_START_STATUSES = (401, 403, 429)
+# RTK refusals that re-checking active-recording cannot explain away.
+_FINAL_STATUSES = (401, 403, 429)
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ async def _start(
     try:
         started = await rtk.start_recording(state.meeting_id, evaluation.recording)
     except RtkApiError as exc:
-        if exc.retriable or exc.status in _FINAL_START_STATUSES:
+        if exc.retriable or exc.status in _FINAL_STATUSES:
             raise
         active = await rtk.active_recording(state.meeting_id)
         if active is None:
@@ -196,12 +196,21 @@ async def _stop(state: MeetingState, rtk: RtkClient) -> _Effect:
         found = await rtk.active_recording(state.meeting_id)
         if found is None:
             return _Effect(state, "not_recording")
-        state = _knowing(state, found)
-        target = state.active_recording
-        assert target is not None
-    await rtk.stop_recording(target.id)
-    # The recording stays "known" until RTK's UPLOADING webhook moves it on; a second stop
-    # decision before then finds it again, and RTK treats a repeated stop as harmless.
+        target = KnownRecording(found.id, found.status, found.session_id or state.session_id)
+    try:
+        stopped = await rtk.stop_recording(target.id)
+    except RtkApiError as exc:
+        # A recording that stopped on its own meanwhile is refused with a 4xx: ask RTK.
+        if exc.retriable or exc.status in _FINAL_STATUSES:
+            raise
+        if await rtk.active_recording(state.meeting_id) is not None:
+            raise
+        stopped = None
+    # No longer active as far as decisions go, even before RTK's UPLOADING webhook says so: a
+    # second stop decision then asks RTK instead of stopping it twice.
+    state = replace(state, active_recording=None)
+    if stopped is None:
+        return _Effect(state, "not_recording")
     return _Effect(state, "stopped", recording_id=target.id)
 
 
