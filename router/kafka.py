@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from router.config import KafkaConfig
 from router.errors import PublishError
@@ -27,6 +28,19 @@ from router.errors import PublishError
 log = logging.getLogger("router.kafka")
 
 Headers = list[tuple[str, bytes]]
+# aiokafka keeps one produce request in flight per broker and fills one batch per partition
+# meanwhile; a sender that finds its batch full waits for it to drain, and with many senders
+# that wait (a timer and a wake-up each, for every sender, every round trip) costs more than
+# the sending. A batch that holds everything arriving during one round trip avoids it.
+PRODUCER_BATCH_BYTES = 1024 * 1024
+# Keys whose partition hash is remembered (a meeting's key comes back for its webhook and for
+# every record the worker writes about it); the table is emptied when full.
+PARTITION_CACHE_KEYS = 16_384
+# How long the broker may hold a fetch that finds nothing new. Kafka answers as soon as a
+# message arrives, so for it this only sets how often an idle consumer asks (50 times a
+# second); the embedded broker answers only when the wait is over, so for it this is the
+# delay between a webhook's acknowledgement and the worker seeing it (500 ms by default).
+FETCH_MAX_WAIT_MS = 20
 # What a broker that is down, restarting or refusing makes client calls raise.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError)
 
@@ -139,12 +153,14 @@ class Publisher:
             "acks": "all",
             "enable_idempotence": idempotent,
             "request_timeout_ms": int(max(config.ack_timeout_seconds, 1) * 1000) + 5000,
+            "max_batch_size": PRODUCER_BATCH_BYTES,
             **client_options(config, bootstrap),
         }
         self._producer: Any = None
         self._admin = admin
         self._suspect = True  # nothing is trusted until the topics have been seen
         self._check_lock = asyncio.Lock()
+        self._hashes: dict[bytes, int] = {}
 
     @property
     def started(self) -> bool:
@@ -214,6 +230,8 @@ class Publisher:
                     missing = await self.verify_topics()
                     if missing:
                         raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
+                if partition is None and key is not None:
+                    partition = self._partition_of(topic, key)
                 future = await self._producer.send(
                     topic, value, key=key, headers=headers, partition=partition
                 )
@@ -226,21 +244,39 @@ class Publisher:
             raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
         return int(metadata.partition), int(metadata.offset)
 
+    def _partition_of(self, topic: str, key: bytes) -> int | None:
+        """The partition aiokafka's default partitioner picks for `key` (murmur2 of the key
+        over all partitions, as Kafka's Java client does), with the hash remembered: murmur2
+        is pure Python there. None when the topic's partitions are not known yet."""
+        partitions = self._producer.client.cluster.partitions_for_topic(topic)
+        if not partitions:
+            return None
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= PARTITION_CACHE_KEYS:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        ordered = sorted(partitions)
+        return int(ordered[hashed % len(ordered)])
+
     async def publish_many(self, messages: Iterable[Message], timeout: float) -> None:
         """Send several messages and wait until every one is acknowledged."""
-        await asyncio.gather(
-            *(
-                self.publish(
-                    m.topic,
-                    m.value,
-                    key=m.key,
-                    headers=m.headers,
-                    timeout=timeout,
-                    partition=m.partition,
-                )
-                for m in messages
+        sends = [
+            self.publish(
+                m.topic,
+                m.value,
+                key=m.key,
+                headers=m.headers,
+                timeout=timeout,
+                partition=m.partition,
             )
-        )
+            for m in messages
+        ]
+        if len(sends) == 1:
+            # The worker publishes message by message: no task and gather for a lone send.
+            await sends[0]
+            return
+        await asyncio.gather(*sends)
 
 
 class Consumer:
@@ -263,6 +299,7 @@ class Consumer:
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest",
             "max_poll_records": 500,
+            "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
             "session_timeout_ms": int(config.session_timeout_seconds * 1000),
             "heartbeat_interval_ms": int(config.session_timeout_seconds * 1000 / 3),
             **client_options(config, bootstrap),
@@ -359,7 +396,11 @@ async def read_partitions(
                 while await consumer.position(tp) < ends[tp]:
                     batch = await consumer.getmany(tp, timeout_ms=500)
                     records.extend(_record(m) for m in batch.get(tp, []))
-        return records
+            # The embedded broker has been seen to report an end offset one short of its last
+            # message; one more short read picks up whatever lies beyond it.
+            tail = await consumer.getmany(*parts, timeout_ms=200)
+            records.extend(_record(m) for messages in tail.values() for m in messages)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         await consumer.stop()
 

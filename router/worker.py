@@ -57,6 +57,9 @@ class Worker:
         self._states: dict[str, MeetingState] = {}
         self._partition_of: dict[str, int] = {}
         self._offsets: dict[int, PartitionOffsets] = {}
+        # Partitions whose meeting states are back (see `_restored_only`).
+        self._restored: set[int] = set()
+        self._restore_done = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[Record]] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
@@ -110,7 +113,7 @@ class Worker:
                     log.warning("fetch failed", extra={"error": type(exc).__name__})
                     await self._sleep(1.0)
                     continue
-                for record in batch:
+                for record in await self._restored_only(batch):
                     self._dispatch(record)
                 self._apply_backpressure()
                 await self._commit()
@@ -138,6 +141,24 @@ class Worker:
                 await fetch
             return []
         return fetch.result()
+
+    async def _restored_only(self, batch: list[Record]) -> list[Record]:
+        """The batch, once the state of every partition in it is restored.
+
+        aiokafka hands out records of a newly assigned partition while the assignment callback
+        (which restores the state) is still running. Processed then, an event would see no
+        state, and the restore would overwrite what it did and reset its offset tracking. So
+        such records wait. Records of a partition taken away meanwhile are dropped, never
+        dispatched: its new owner reads them again from the committed offset.
+        """
+        while not self._stopping.is_set():
+            waiting = {r.partition for r in batch} - self._restored
+            if not waiting & {p for _, p in self._consumer.assignment()}:
+                break
+            self._restore_done.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._restore_done.wait(), 0.5)
+        return [r for r in batch if r.partition in self._restored]
 
     def _dispatch(self, record: Record) -> None:
         self._offsets.setdefault(record.partition, PartitionOffsets()).dispatched(record.offset)
@@ -188,6 +209,10 @@ class Worker:
         """The records first, then the meeting's state: state that says "processed" must never
         be on the log while a record of that processing could still be missing."""
         await self._publish_all(list(processed.messages))
+        if partition not in self._restored:
+            # The partition moved to another instance while this event was in flight: its
+            # new owner's state is the one that counts; ours must not overwrite it.
+            return
         if processed.meeting_id is not None and processed.state is not None:
             state = Message(
                 self._kafka.topics.state,
@@ -287,6 +312,8 @@ class Worker:
         self._states.update(restored)
         for partition in partitions:
             self._offsets[partition] = PartitionOffsets()
+        self._restored.update(partitions)
+        self._restore_done.set()
         log.info(
             "partitions assigned",
             extra={
@@ -297,6 +324,7 @@ class Worker:
         )
 
     async def _revoked(self, partitions: list[int]) -> None:
+        self._restored.difference_update(partitions)
         await self._drain(self._settings.server.shutdown_grace_seconds, partitions)
         await self._commit(partitions)
         gone = set(partitions)
