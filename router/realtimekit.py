@@ -97,6 +97,7 @@ class RtkClient:
             max_meetings=preset_cache_meetings,
             refetch_seconds=preset_refetch_seconds,
             monotonic=monotonic,
+            sleep=sleep,
         )
 
     def __repr__(self) -> str:
@@ -194,7 +195,7 @@ class RtkClient:
                     outcome_of(result.status),
                     result.status,
                     result.retry_after,
-                    self._message_of(result.envelope),
+                    self._message_of(result.envelope, body),
                 )
                 if not is_retriable(result.status):
                     raise RtkApiError(
@@ -244,7 +245,34 @@ class RtkClient:
         if self._metrics is not None:
             self._metrics.rtk_api_calls.labels(call=call, outcome=outcome).inc()
 
-    def _message_of(self, envelope: Envelope) -> str:
-        """RTK's own error message, short, and never echoing the token."""
-        message = envelope.message[:_MAX_MESSAGE]
-        return message.replace(self._token, "***") if self._token else message
+    def _message_of(self, envelope: Envelope, body: Mapping[str, Any] | None) -> str:
+        """RTK's own error message, short, and never echoing the token or a credential of the
+        request (redacted before it is shortened, so that no piece of one survives a cut)."""
+        message = envelope.message
+        for secret in sorted({self._token, *_credentials(body)}, key=len, reverse=True):
+            if secret:
+                message = message.replace(secret, "***")
+        return message[:_MAX_MESSAGE]
+
+
+# Fields of a request body whose values are credentials (a start's `storage_config` has
+# `access_key` and `secret`, or `password` and `private_key` for SFTP; an RTMP URL holds its
+# stream key).
+_CREDENTIAL_FIELDS = frozenset(
+    {"secret", "access_key", "secret_key", "password", "private_key", "token", "rtmp_url"}
+)
+
+
+def _credentials(value: object) -> set[str]:
+    """Every string value of a credential field, at any depth of a request body."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in _CREDENTIAL_FIELDS and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= _credentials(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _credentials(item)
+    return found

@@ -4,7 +4,8 @@ Webhooks never carry a joiner's preset, so it is looked up in the meeting's part
 A list is fetched once and kept (least recently used meetings are dropped beyond a bound); a
 participant missing from it triggers a refetch, since they may have been added since, but at
 most once per `refetch_seconds` per meeting so that a stream of unknown joiners cannot turn
-into a stream of listings.
+into a stream of listings: a miss inside that window waits for its end (holding up only its own
+meeting) rather than answering "no preset" for somebody who was just added.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ class PresetCache:
         max_meetings: int,
         refetch_seconds: float,
         monotonic: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self._fetch = fetch
+        self._sleep = sleep
         self._max = max(1, max_meetings)
         self._refetch = refetch_seconds
         self._monotonic = monotonic
@@ -60,8 +63,11 @@ class PresetCache:
             return entry.presets[custom_participant_id]
         async with entry.lock:
             # Another coroutine may have fetched while this one waited for the lock.
-            if custom_participant_id in entry.presets or not self._may_fetch(entry):
-                return entry.presets.get(custom_participant_id)
+            if custom_participant_id in entry.presets:
+                return entry.presets[custom_participant_id]
+            wait = self._wait_before_fetch(entry)
+            if wait > 0:
+                await self._sleep(wait)
             participants = await self._fetch(meeting_id)
             entry.presets = {p.custom_participant_id: p.preset_name for p in participants}
             entry.fetched_at = self._monotonic()
@@ -84,7 +90,7 @@ class PresetCache:
             self._meetings.move_to_end(meeting_id)
         return entry
 
-    def _may_fetch(self, entry: _Meeting) -> bool:
+    def _wait_before_fetch(self, entry: _Meeting) -> float:
         if entry.fetched_at is None:
-            return True
-        return self._monotonic() - entry.fetched_at >= self._refetch
+            return 0.0
+        return max(0.0, entry.fetched_at + self._refetch - self._monotonic())

@@ -364,8 +364,13 @@ async def test_an_empty_meeting_stops_its_recordings(
             [404, 503, 200],
         ),
         ({"status": 429, "count": 1, "retry_after": 3}, ["participants"] * 2, [429, 200]),
+        (
+            {"status": 500, "count": 1, "meetings": ["m-2"]},
+            ["active", "participants", "active-m-2", "active-m-2"],
+            [404, 200, 500, 404],
+        ),
     ],
-    ids=["next-n-calls", "only-named-calls", "429-retry-after"],
+    ids=["next-n-calls", "only-named-calls", "429-retry-after", "only-named-meetings"],
 )
 async def test_fault_switches(
     control: Control, spec: dict[str, Any], calls: list[str], expected: list[int]
@@ -373,6 +378,7 @@ async def test_fault_switches(
     paths = {
         "active": "/recordings/active-recording/m-1",
         "participants": "/meetings/m-1/participants",
+        "active-m-2": "/recordings/active-recording/m-2",
     }
     assert (await control.request("POST", "/faults", spec))[0] == 201
 

@@ -157,7 +157,7 @@ async def test_participants_are_read_page_by_page(
     assert await client.participants("m-unknown") == []
 
 
-async def test_presets_are_cached_and_misses_refetch_at_most_every_five_seconds(
+async def test_presets_are_cached_and_misses_wait_for_the_next_refetch(
     control: Control, make_client: MakeClient, fake_time: FakeTime
 ) -> None:
     await seed(control, "m-7", [("ann", "host"), ("bob", "guest")])
@@ -171,17 +171,20 @@ async def test_presets_are_cached_and_misses_refetch_at_most_every_five_seconds(
     assert await lookups() == 1  # the second lookup came from the cache
 
     await seed(control, "m-7", [("cat", "board")])
-    assert await client.preset_of("m-7", "cat") is None  # a miss within 5 s: no refetch
-    assert await lookups() == 1
+    fake_time.waits.clear()
+    # A miss right after a listing waits out the 5 s window, then lists again: one listing
+    # per window at most, and a participant added meanwhile is still found.
+    assert await client.preset_of("m-7", "cat") == "board"
+    assert await lookups() == 2
+    assert sum(fake_time.waits) == pytest.approx(5, abs=0.01)
 
     fake_time.now += 5
-    assert await client.preset_of("m-7", "cat") == "board"  # a later miss refetches
-    assert await client.preset_of("m-7", "dan") is None
-    assert await lookups() == 2
+    assert await client.preset_of("m-7", "dan") is None  # a later miss lists at once
+    assert await lookups() == 3
 
     client.forget_meeting("m-7")
     assert await client.preset_of("m-7", "ann") == "host"
-    assert await lookups() == 3
+    assert await lookups() == 4
 
 
 async def test_concurrent_misses_of_one_meeting_share_one_fetch(
@@ -353,6 +356,36 @@ async def test_secrets_never_show_in_errors_reprs_or_logs(
     shown = " ".join([*map(str, errors), *map(repr, errors), repr(client), caplog.text])
     assert "***" in str(errors[0])
     for secret in (token, "tok-WRONG-0815", "s3cr3t-KEY", "AKIA-SECRET", "Bearer"):
+        assert secret not in shown
+
+
+ECHOED_TOKEN = "tok-ECHOED-5150"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param("storage_config.secret 's3cr3t-KEY' is invalid", id="storage-secret"),
+        pytest.param("unknown access_key AKIA-SECRET", id="access-key"),
+        pytest.param("rtmp_url rtmp://live.example/app/STREAM-KEY-7 refused", id="rtmp-url"),
+        # Cut to the limit first, the token would be shortened past recognition and leak.
+        pytest.param("x" * 100 + f" Bearer {ECHOED_TOKEN}", id="token-at-the-cut"),
+    ],
+)
+async def test_an_error_message_echoing_a_credential_of_the_request_is_redacted(
+    start_emulator: StartEmulator, make_client: MakeClient, http: Any, message: str
+) -> None:
+    emulator = await start_emulator(api_token=ECHOED_TOKEN)
+    await fault(Control(http, emulator), status=400, count=2, message=message)
+    params = {
+        "storage_config": {"type": "aws", "secret": "s3cr3t-KEY", "access_key": "AKIA-SECRET"},
+        "rtmp_out_config": {"rtmp_url": "rtmp://live.example/app/STREAM-KEY-7"},
+    }
+    with pytest.raises(RtkApiError) as caught:
+        await make_client(emulator).start_recording("m-14", params)
+    shown = str(caught.value)
+    assert "HTTP 400" in shown
+    for secret in ("s3cr3t", "AKIA-SEC", "STREAM-KEY", ECHOED_TOKEN[:8]):
         assert secret not in shown
 
 

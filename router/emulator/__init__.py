@@ -17,7 +17,11 @@ Control API (no auth, plain JSON):
     GET    /_emulator/calls                           API calls answered: method, path, call,
     DELETE /_emulator/calls                             status, at (monotonic), meeting_id
     POST   /_emulator/faults    {"status": 500|429|4xx, "count": N, "calls": [...]?,
-                                 "retry_after": S?, "message": "..."?}   fail the next N calls
+                                 "meetings": [meeting ids]?,
+                                 "retry_after": S?, "message": "..."?,
+                                 "probability": P?, "seed": S?}          fail the next N calls
+                                (with "probability" < 1, each matching call fails with that
+                                chance and N counts the failed ones; "seed" repeats the draws)
     GET    /_emulator/faults, DELETE /_emulator/faults
     PUT    /_emulator/latency   {"ms": 250, "calls": [...]?}             delay API answers
     GET    /_emulator/meetings                        meetings, sessions, peers, participants

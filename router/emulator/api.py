@@ -75,10 +75,11 @@ def _gate(name: str | Namer, handler: Call) -> Callable[[web.Request], Awaitable
             body, readable = None, False
         call = name if isinstance(name, str) else name(body)
         meeting_id = body.get("meeting_id") if isinstance(body, dict) else None
+        about = meeting_id if isinstance(meeting_id, str) else request.match_info.get("meeting_id")
         delay = state.latency_for(call)
         if delay > 0:
             await asyncio.sleep(delay)
-        reply = _check(request, state, call)
+        reply = _check(request, state, call, about)
         if reply is None and not readable:
             reply = _error(400, "Request body is not valid JSON")
         if reply is None:
@@ -101,8 +102,10 @@ def _gate(name: str | Namer, handler: Call) -> Callable[[web.Request], Awaitable
     return gated
 
 
-def _check(request: web.Request, state: EmulatorState, call: str) -> _Reply | None:
-    fault = state.take_fault(call)
+def _check(
+    request: web.Request, state: EmulatorState, call: str, meeting_id: str | None
+) -> _Reply | None:
+    fault = state.take_fault(call, meeting_id)
     if fault is not None:
         headers = {}
         if fault.retry_after is not None:

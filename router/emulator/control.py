@@ -5,6 +5,7 @@ recording's status and reset. The endpoints are listed in `router.emulator`'s do
 from __future__ import annotations
 
 import json
+import random
 from typing import Literal, TypeVar
 
 from aiohttp import web
@@ -25,8 +26,11 @@ class FaultBody(_Strict):
     status: int = Field(ge=400, le=599)
     count: int = Field(default=1, ge=1)
     calls: list[str] | None = None
+    meetings: list[str] | None = None
     retry_after: float | None = Field(default=None, ge=0)
     message: str = "Injected fault"
+    probability: float = Field(default=1.0, gt=0, le=1)
+    seed: int | None = None
 
 
 class LatencyBody(_Strict):
@@ -114,8 +118,11 @@ async def _add_fault(request: web.Request) -> web.Response:
         status=body.status,
         remaining=body.count,
         calls=frozenset(body.calls) if body.calls is not None else None,
+        meetings=frozenset(body.meetings) if body.meetings is not None else None,
         retry_after=body.retry_after,
         message=body.message,
+        probability=body.probability,
+        rng=random.Random(body.seed),  # noqa: S311 - chance, not secrecy
     )
     _state(request).faults.append(fault)
     return web.json_response(fault.as_json(), status=201)

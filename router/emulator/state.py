@@ -4,7 +4,8 @@ calls it answered, the faults and latency it was told to inject, and its webhook
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -41,24 +42,42 @@ class CallRecord:
 
 @dataclass
 class Fault:
-    """Answer the next `remaining` matching calls with `status` (and `Retry-After` if set)."""
+    """Answer the next `remaining` matching calls with `status` (and `Retry-After` if set).
+
+    With `probability` below 1 each matching call is failed only with that chance (drawn from
+    `rng`, seeded for a repeatable sequence), and `remaining` counts the calls actually failed.
+    """
 
     status: int
     remaining: int
     calls: frozenset[str] | None = None
     retry_after: float | None = None
     message: str = "Injected fault"
+    probability: float = 1.0
+    # Chance, not secrecy: which calls fail only has to look random.
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    meetings: frozenset[str] | None = None  # only calls about these meeting ids
 
-    def matches(self, call: str) -> bool:
-        return self.remaining > 0 and (self.calls is None or call in self.calls)
+    def matches(self, call: str, meeting_id: str | None = None) -> bool:
+        return (
+            self.remaining > 0
+            and (self.calls is None or call in self.calls)
+            and (self.meetings is None or meeting_id in self.meetings)
+        )
+
+    def fires(self) -> bool:
+        """Whether this matching call is failed (always, unless a probability is set)."""
+        return self.probability >= 1.0 or self.rng.random() < self.probability
 
     def as_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "remaining": self.remaining,
             "calls": sorted(self.calls) if self.calls is not None else None,
+            "meetings": sorted(self.meetings) if self.meetings is not None else None,
             "retry_after": self.retry_after,
             "message": self.message,
+            "probability": self.probability,
         }
 
 
@@ -99,10 +118,10 @@ class EmulatorState:
         )
         return pem.replace("\n", "\\n") if self.config.escape_public_key else pem
 
-    def take_fault(self, call: str) -> Fault | None:
-        """The first fault that applies to `call`, used up by one."""
+    def take_fault(self, call: str, meeting_id: str | None = None) -> Fault | None:
+        """The first fault that applies to `call` about `meeting_id` (and fires), used up by one."""
         for fault in self.faults:
-            if fault.matches(call):
+            if fault.matches(call, meeting_id) and fault.fires():
                 fault.remaining -= 1
                 return fault
         return None
