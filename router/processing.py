@@ -20,11 +20,13 @@ from handlers import Delivery, HandlerResult, Ports, handler_for
 from handlers.base import Mode
 from router.config import TopicsConfig
 from router.core.delivery import RTK_EVENTS, meeting_key
-from router.core.events import KnownEvent, UnknownEvent, parse_event
+from router.core.events import KnownEvent, RecordingStatusUpdate, UnknownEvent, parse_event
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
+from router.core.recording_state import DUPLICATE
 from router.core.records import Record as TopicRecord
 from router.core.records import cloudevent_headers, cloudevent_id
+from router.core.redaction import redact_body
 from router.core.timeparse import parse_timestamp
 from router.errors import InvalidEvent
 from router.kafka import Message, Record
@@ -82,6 +84,10 @@ class Processor:
         digest = "b:" + hashlib.sha256(body).hexdigest()[:32]
         if state.has_seen(digest):
             self._metrics.events.labels(event=name, result="duplicate").inc()
+            if isinstance(event, RecordingStatusUpdate):
+                # A status RTK delivered twice is a dropped recording update like any other
+                # repeated status, whichever check caught it.
+                self._metrics.recording_updates_dropped.labels(reason=DUPLICATE).inc()
             return Processed(meeting_id, None)
         handler = handler_for(event)
         assert handler is not None  # every known event type has a handler
@@ -139,7 +145,8 @@ class Processor:
     def dead_letter(
         self, record: Record, meeting_id: str | None, error: str, stage: str
     ) -> Processed:
-        """The raw webhook onto the dead-letter topic, with why and at which stage."""
+        """The raw webhook onto the dead-letter topic, with why and at which stage; secrets RTK
+        sent in it (a stream key) are masked, and `router-redacted` names them."""
         self._metrics.dead_letters.labels(stage=stage).inc()
         log.warning("dead-lettered", extra={"stage": stage, "error": error})
         headers = [
@@ -147,7 +154,12 @@ class Processor:
             ("router-error", error.encode()),
             ("router-stage", stage.encode()),
         ]
-        message = Message(self._topics.dead_letter, record.key, record.value, headers)
+        value = record.value
+        if value is not None:
+            value, masked = redact_body(value)
+            if masked:
+                headers.append(("router-redacted", ",".join(masked).encode()))
+        message = Message(self._topics.dead_letter, record.key, value, headers)
         return Processed(meeting_id, None, (message,))
 
 

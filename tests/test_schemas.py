@@ -34,8 +34,9 @@ WEBHOOK_HEADERS = {
     "router-source",
     "router-event",
     "router-received-at",
+    "router-delivery-id",
 }
-DEAD_LETTER_HEADERS = WEBHOOK_HEADERS | {"router-error", "router-stage"}
+DEAD_LETTER_HEADERS = WEBHOOK_HEADERS | {"router-error", "router-stage", "router-redacted"}
 
 
 def test_committed_schemas_match_the_models() -> None:
