@@ -130,10 +130,14 @@ def create_app(
     app.cleanup_ctx.append(_health)
     if role in ("all", "worker"):
         app.cleanup_ctx.append(_worker)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    for path, handler in (("/healthz", _healthz), ("/readyz", _readyz), ("/metrics", _metrics)):
+        app.router.add_get(path, handler, expect_handler=_no_expectation)
     return app
+
+
+async def _no_expectation(request: web.Request) -> None:
+    """The operations endpoints take no body, so an `Expect` header is ignored (aiohttp's
+    default handler would answer 500 to one that is not valid UTF-8)."""
 
 
 async def _embedded_broker(app: web.Application) -> AsyncIterator[None]:

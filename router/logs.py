@@ -2,18 +2,29 @@
 
 Fields passed with `extra=` become JSON keys. Nothing secret is ever passed to a logger; as a
 second line of defence, values of keys that name a secret are replaced before printing.
+
+aiohttp reports a request it cannot parse, or a body it cannot decode, at ERROR with a
+traceback, as if the server had failed. It is the sender's fault and already answered with a
+400, so it is logged as one INFO line naming the problem: errors in the log stay real errors,
+and a flood of garbage cannot fill the log with tracebacks (which would also quote its bytes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import sys
 from typing import Any, ClassVar
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _SECRET_WORDS = ("token", "secret", "password", "signature", "authorization", "streamkey")
+# One encoder for every line: `json.dumps` with options builds a new one per call.
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +42,7 @@ class JsonFormatter(logging.Formatter):
         line.update(_extras(record))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _encode(line)
 
 
 class TextFormatter(logging.Formatter):
@@ -54,11 +65,40 @@ class TextFormatter(logging.Formatter):
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     out = {}
     for key, value in vars(record).items():
-        if key in _STANDARD or key.startswith("_"):
-            continue
-        lowered = key.lower().replace("_", "")
-        out[key] = "[redacted]" if any(w in lowered for w in _SECRET_WORDS) else value
+        kind = _kind(key)
+        if kind == "extra":
+            out[key] = value
+        elif kind == "secret":
+            out[key] = "[redacted]"
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _kind(key: str) -> str:
+    """`standard` (a LogRecord attribute), `secret` (to redact) or `extra`; the same few keys
+    come with every record, so the answer is remembered."""
+    if key in _STANDARD or key.startswith("_"):
+        return "standard"
+    lowered = key.lower().replace("_", "")
+    return "secret" if any(w in lowered for w in _SECRET_WORDS) else "extra"
+
+
+class MalformedRequests(logging.Filter):
+    """Turns aiohttp's ERROR report of a malformed request into an INFO line without the
+    traceback (see the module docstring); passes every other record unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not (
+            record.name == "aiohttp.server"
+            and isinstance(error, HttpProcessingError | RequestPayloadError)
+        ):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = "malformed request refused", ()
+        record.exc_info = record.exc_text = None
+        record.reason = type(error.__cause__ or error).__name__
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
 
 
 def configure(level: str = "INFO", *, json_lines: bool | None = None) -> None:
@@ -66,6 +106,7 @@ def configure(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     use_json = (not sys.stdout.isatty()) if json_lines is None else json_lines
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.addFilter(MalformedRequests())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -82,17 +82,39 @@ class Receiver:
         self._inflight: dict[str, asyncio.Future[bool]] = {}
 
     def routes(self) -> list[web.RouteDef]:
-        """One POST route per source."""
+        """One route per source: POST is a delivery, any other method gets 405. Every method
+        is routed here so that `Expect` is always answered by `_expect`, never by aiohttp's
+        default handler (which answers 500 to an `Expect` that is not valid UTF-8)."""
         return [
-            web.post(s.config.path, self._handler_for(s.config.name))
+            web.route(
+                "*", s.config.path, self._handler_for(s.config.name), expect_handler=self._expect
+            )
             for s in self._sources.values()
         ]
 
     def _handler_for(self, name: str) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            if request.method != "POST":
+                raise web.HTTPMethodNotAllowed(request.method, ["POST"])
             return await self.handle(self._sources[name], request)
 
         return handler
+
+    async def _expect(self, request: web.Request) -> web.Response | None:
+        """`Expect: 100-continue` on a POST: the body is asked for only when its declared size
+        fits the limit (a larger one is refused with 413 by `handle`, before it is sent); any
+        other expectation cannot be met (417)."""
+        if request.method != "POST":
+            return None  # refused with 405 by the handler
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            return web.json_response({"error": "expectation_failed"}, status=417)
+        size = request.content_length
+        if request.version >= (1, 1) and (
+            size is None or size <= self._settings.server.max_body_bytes
+        ):
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the interim answer is not part of the response
+        return None
 
     async def handle(self, source: Source, request: web.Request) -> web.Response:
         """Answer one delivery; never raises."""
@@ -143,6 +165,10 @@ class Receiver:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise BodyTooLarge(limit) from None
+        except web.RequestPayloadError:  # broken chunked or Content-Encoding data
+            raise PayloadError("the body cannot be decoded") from None
+        except ConnectionResetError:  # the sender left before its Content-Length arrived
+            raise PayloadError("the body ended before its Content-Length") from None
 
     async def _accept(
         self,
@@ -199,22 +225,22 @@ class Receiver:
         delivery_id: str,
     ) -> None:
         headers: Headers = [
-            (name, request.headers[name].encode())
+            (name, _raw_header(request.headers[name]))
             for name in FORWARDED_HEADERS
             if name in request.headers
         ]
         headers += [
             ("router-source", source.config.name.encode()),
-            ("router-event", event.encode()),
+            ("router-event", _utf8(event)),
             ("router-received-at", rfc3339(now()).encode()),
-            ("router-delivery-id", delivery_id.encode()),
+            ("router-delivery-id", _raw_header(delivery_id)),
         ]
         key = meeting_key(payload)
         started = monotonic()
         await self._publisher.publish(
             self._settings.kafka.topics.webhooks,
             body,
-            key=key.encode() if key is not None else None,
+            key=_utf8(key) if key is not None else None,
             headers=headers,
             timeout=self._settings.kafka.ack_timeout_seconds,
         )
@@ -223,3 +249,15 @@ class Receiver:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def _raw_header(value: str) -> bytes:
+    """A header value as the bytes received (aiohttp decodes them with `surrogateescape`, so
+    non-UTF-8 bytes come back unchanged instead of failing the delivery)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _utf8(text: str) -> bytes:
+    """Text from the JSON body as UTF-8; a lone surrogate (valid JSON, not valid Unicode) is
+    written as its `\\uXXXX` escape rather than failing the delivery."""
+    return text.encode("utf-8", "backslashreplace")

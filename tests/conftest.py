@@ -8,5 +8,7 @@ pytest_plugins = [
     "tests.plugins.live",
     "tests.plugins.e2e",
     "tests.plugins.topics",
+    "tests.plugins.full_run",
     "tests.plugins.process",
+    "tests.plugins.faults",
 ]

@@ -16,6 +16,10 @@ MAX_JSON_DEPTH = 64
 
 def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when brackets outside strings nest deeper than `limit` (a cheap pre-parse guard)."""
+    # Nesting cannot exceed the number of opening brackets. Counting them runs in C, and it
+    # settles every ordinary payload without the byte-by-byte walk below.
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return False
     depth = 0
     in_string = False
     escaped = False
