@@ -37,7 +37,8 @@ def build_delivery(
         try:
             private_key = load_private_key(key_path.read_bytes())
         except (OSError, ValueError, TypeError) as exc:
-            raise SystemExit(f"router send: cannot use {key_path} as an RSA private key: {exc}")
+            message = f"router send: cannot use {key_path} as an RSA private key: {exc}"
+            raise SystemExit(message) from None
     return body, webhook_headers(private_key, body)
 
 

@@ -16,7 +16,7 @@ from tests.plugins.process import RouterProcess, http_json, wait_until_ready, wr
 
 
 def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own CLI
+    return subprocess.run(
         [sys.executable, "-m", "router.cli", *args],
         cwd=cwd,
         capture_output=True,
@@ -167,7 +167,7 @@ def _policy_version_changes(base: str, old: str) -> str:
 def urllib_text(url: str) -> str:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=5) as response:
         return response.read().decode()
 
 

@@ -26,7 +26,7 @@ class RouterProcess:
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = cwd / f"router-{len(list(cwd.glob('router-*.log')))}.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 - our own CLI with test arguments
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "router.cli", *args],
             cwd=cwd,
             stdout=self._log,
@@ -41,11 +41,7 @@ class RouterProcess:
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON log lines printed so far (stdout is not a terminal, so all are JSON)."""
-        lines = []
-        for line in self.output.splitlines():
-            if line.startswith("{"):
-                lines.append(json.loads(line))
-        return lines
+        return [json.loads(line) for line in self.output.splitlines() if line.startswith("{")]
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -68,7 +64,7 @@ class RouterProcess:
 def http_json(url: str, timeout: float = 5) -> tuple[int, Any]:
     """GET a JSON document; (status, body), with (0, None) when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
