@@ -1,6 +1,6 @@
 """The consumer example `examples/follow_recording.py`, run as a user would run it, against a
 loop whose policy records a meeting: it follows the recording to UPLOADED and prints where to
-download it; and `docs/topics.md` shows exactly that file."""
+download it; and the README shows exactly that file."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.plugins.topics import RECORD_WHILE_PRESENT, Driver, has_type, start_d
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "follow_recording.py"
-DOCS = REPO / "docs" / "topics.md"
+DOCS = REPO / "README.md"
 RC = "recording.status_changed"
 
 
