@@ -75,11 +75,16 @@ class MeetingState:
     past_sessions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # Callers may hand in plain dicts; keep the value immutable all the same.
-        object.__setattr__(self, "peers", _frozen(self.peers))
-        object.__setattr__(self, "recordings", MappingProxyType(dict(self.recordings)))
-        object.__setattr__(self, "seen", tuple(self.seen))
-        object.__setattr__(self, "past_sessions", tuple(self.past_sessions))
+        # Callers may hand in plain dicts; keep the value immutable all the same. A proxy
+        # (what every transition passes on unchanged) is already a read-only copy made here.
+        if type(self.peers) is not MappingProxyType:
+            object.__setattr__(self, "peers", _frozen(self.peers))
+        if type(self.recordings) is not MappingProxyType:
+            object.__setattr__(self, "recordings", MappingProxyType(dict(self.recordings)))
+        if type(self.seen) is not tuple:
+            object.__setattr__(self, "seen", tuple(self.seen))
+        if type(self.past_sessions) is not tuple:
+            object.__setattr__(self, "past_sessions", tuple(self.past_sessions))
 
     @property
     def participants_present(self) -> int:
@@ -195,6 +200,9 @@ class MeetingState:
                 active = KnownRecording(recording_id, status, session, by_router)
                 if session == self.session_id and session_recording_id is None:
                     session_recording_id = recording_id
+            elif active is not None and active.id == recording_id:
+                # The recording we know, reported under a past session: its status still moves.
+                active = replace(active, status=status)
         elif active is not None and active.id == recording_id:
             active = None
         state = replace(
