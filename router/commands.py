@@ -27,7 +27,7 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 def serve(args: argparse.Namespace) -> int:
     """`router serve`: run until SIGTERM/SIGINT."""
-    from router.service import config_file, run_workers
+    from router.service import config_file, run_loop, run_workers
     from router.service import serve as run
 
     level = args.log_level.upper()
@@ -43,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=level,
         )
-    asyncio.run(run(loaded.settings, role=args.role, dev=args.dev, config_path=path))
+    run_loop(run(loaded.settings, role=args.role, dev=args.dev, config_path=path))
     return 0
 
 
