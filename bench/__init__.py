@@ -1,0 +1,1 @@
+"""The rtk-router benchmark: `python bench/run.py [--quick]` (see bench/README.md)."""

@@ -1,0 +1,129 @@
+"""The summary printed at the end of a run: every figure with its target and PASS or MISS."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.phases import Bare, FixedRate, Ingest
+from bench.policy_phases import JoinToStart, Memory
+from bench.stats import Target, ratio
+
+NAN = math.nan
+
+
+@dataclass
+class Figures:
+    """What the phases measured; a phase that did not run leaves its figure at None."""
+
+    bare: Bare | None = None
+    one: Ingest | None = None
+    two: Ingest | None = None
+    fixed: FixedRate | None = None
+    fixed_two: FixedRate | None = None  # the fixed rate against --workers 2 (no target)
+    fixed_split: FixedRate | None = None  # against receiver and worker apart (no target)
+    joins: JoinToStart | None = None
+    memory: Memory | None = None
+    fixed_rate: float = 1000.0
+    join_rate: float = 200.0
+
+
+def targets(f: Figures) -> list[Target]:
+    """The five targets of the benchmark, in report order."""
+    bare_rps = f.bare.wrk.rps if f.bare else NAN
+    one_rps = f.one.wrk.rps if f.one else NAN
+    two_rps = f.two.wrk.rps if f.two else NAN
+    rss_mb = f.memory.loaded_mib * 1024 * 1024 / 1e6 if f.memory else NAN
+    held = f"router RSS with {f.memory.meetings:,} meetings" if f.memory else "router RSS"
+    return [
+        Target("ingest throughput, router / bare", ratio(one_rps, bare_rps), 0.5, "x", True),
+        Target(
+            f"ingest p99 at a fixed {f.fixed_rate:,.0f} req/s, --workers 1",
+            f.fixed.latency.p99 if f.fixed else NAN,
+            20,
+            "ms",
+        ),
+        Target(
+            f"join-to-start p99 at {f.join_rate:g} joins/s",
+            f.joins.latency.p99 if f.joins else NAN,
+            50,
+            "ms",
+        ),
+        Target(held, rss_mb, 200, "MB"),
+        Target("throughput, --workers 2 / --workers 1", ratio(two_rps, one_rps), 1.6, "x", True),
+    ]
+
+
+def _row(name: str, text: str) -> str:
+    return f"  {name:<32} {text}"
+
+
+def summary(f: Figures) -> list[str]:
+    """The closing block of the report: the figures, then the targets."""
+    lines = ["", "Summary", "-------"]
+    for name, run in (("router --workers 1", f.one), ("router --workers 2", f.two)):
+        if run is not None:
+            lines.append(
+                _row(
+                    name,
+                    f"{run.wrk.rps:>8,.0f} req/s   p50 {run.wrk.p50:.2f} ms, "
+                    f"p99 {run.wrk.p99:.2f} ms   CPU {run.cpu_ms:.3f} ms/webhook",
+                )
+            )
+    if f.bare:
+        lines.append(
+            _row(
+                "bare aiohttp",
+                f"{f.bare.wrk.rps:>8,.0f} req/s   p50 {f.bare.wrk.p50:.2f} ms, "
+                f"p99 {f.bare.wrk.p99:.2f} ms   CPU {f.bare.cpu_ms:.3f} ms/request",
+            )
+        )
+    if f.bare and f.one:
+        lines.append(
+            _row(
+                "CPU per request, bare / router",
+                f"{ratio(f.bare.cpu_ms, f.one.cpu_ms):.2f} x (the throughput ratio if every "
+                "process had a core of its own)",
+            )
+        )
+    if f.fixed:
+        lines.append(
+            _row(
+                f"at {f.fixed_rate:,.0f} req/s, --workers 1",
+                f"p50 {f.fixed.latency.p50:.2f} ms, "
+                f"p99 {f.fixed.latency.p99:.2f} ms, achieved {f.fixed.achieved_rate:,.0f} req/s",
+            )
+        )
+    if f.fixed_split:
+        lines.append(
+            _row(
+                f"at {f.fixed_rate:,.0f} req/s, roles apart",
+                f"p50 {f.fixed_split.latency.p50:.2f} ms, p99 {f.fixed_split.latency.p99:.2f} ms, "
+                f"achieved {f.fixed_split.achieved_rate:,.0f} req/s",
+            )
+        )
+    if f.fixed_two:
+        lines.append(
+            _row(
+                f"at {f.fixed_rate:,.0f} req/s, --workers 2",
+                f"p50 {f.fixed_two.latency.p50:.2f} ms, p99 {f.fixed_two.latency.p99:.2f} ms, "
+                f"achieved {f.fixed_two.achieved_rate:,.0f} req/s",
+            )
+        )
+    if f.joins:
+        lines.append(
+            _row(
+                "join-to-start",
+                f"p50 {f.joins.latency.p50:.2f} ms, "
+                f"p99 {f.joins.latency.p99:.2f} ms ({f.joins.started:,} of {f.joins.joins:,})",
+            )
+        )
+    if f.memory:
+        lines.append(
+            _row(
+                "RSS idle / loaded", f"{f.memory.idle_mib:.1f} MiB / {f.memory.loaded_mib:.1f} MiB"
+            )
+        )
+    lines += ["", "Targets", "-------"]
+    lines += [t.line() for t in targets(f)]
+    return lines

@@ -1,0 +1,162 @@
+"""One benchmark run from start to end: the emulator, then each phase on its own processes,
+the report, and everything stopped whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import phases, policy_phases, profile
+from bench.configs import SOURCE_PATH, Emulator, Keys
+from bench.machine import process_rss_mib
+from bench.phases import Run, Say
+from bench.plan import Plan
+from bench.procs import Processes, wait_http
+from bench.report import Figures, summary
+from bench.wrk import write_script
+from router.broker import free_port
+
+
+async def execute(
+    plan: Plan, workdir: Path, keys: Keys, sets: dict[str, list[Any]], say: Say
+) -> int:
+    """Run every phase of `plan` and print the report; 0 when all ran (targets aside)."""
+    procs = Processes(workdir)
+    try:
+        async with aiohttp.ClientSession() as http:
+            port = free_port()
+            args = ["emulate", "--port", str(port), "--key", str(keys.private)]
+            emulator_child = procs.start(
+                "emulator",
+                [sys.executable, "-m", "router.cli", *args, "--idle-stop-seconds", "0"],
+            )
+            emulator = Emulator(f"http://127.0.0.1:{port}")
+            await wait_http(http, emulator.base_url + "/_emulator", emulator_child)
+            run = Run(procs, http, workdir, keys, emulator, plan, say)
+            script = write_script(
+                workdir / "ingest.lua",
+                data=workdir / "ingest.tsv",
+                source_path=SOURCE_PATH,
+                threads=plan.wrk_threads,
+            )
+            say(
+                f"load: wrk -t{plan.wrk_threads} -c{plan.connections}, {plan.wrk_seconds:g} s, "
+                f"over {len(sets['ingest']):,} bodies; bare server on {plan.bare_loop}"
+            )
+            figures = Figures(fixed_rate=plan.fixed_rate, join_rate=plan.join_rate)
+            await _throughput(run, figures, script, sets)
+            await _policy(run, figures, sets)
+            for line in summary(figures):
+                say(line)
+            return 0
+    finally:
+        await procs.stop_all()
+
+
+async def _throughput(run: Run, f: Figures, script: Path, sets: dict[str, list[Any]]) -> None:
+    plan, say = run.options, run.say
+    if "bare" not in plan.skip:
+        say("\n[1] bare aiohttp handler (reads the body, answers 200)")
+        f.bare = await phases.bare(run, script)
+        say(f"    {f.bare.wrk.describe()}")
+        say(f"    server CPU per request: {f.bare.cpu_ms:.3f} ms")
+
+    say(f"\n[2] router serve --workers 1 --role {plan.role}: verified, acknowledged webhooks")
+    router = await run.start_router(workers=1, role=plan.role)
+    await phases.warm_up(run, router, sets["warm"])
+    recorder = None
+    if plan.profile is not None:
+        recorder = asyncio.create_task(
+            profile.record(router.child.pid, plan.wrk_seconds, plan.profile)
+        )
+    f.one = await phases.ingest(run, router, script)
+    _say_ingest(say, f.one)
+    if recorder is not None:
+        for line in await recorder:
+            say(f"    {line}")
+    if "fixed" not in plan.skip:
+        say(
+            f"\n[3] the same router at a fixed {plan.fixed_rate:,.0f} req/s "
+            f"for {plan.fixed_seconds:g} s"
+        )
+        f.fixed = await phases.fixed(run, router, sets["fixed"])
+        say(f"    latency from due time: {f.fixed.latency.describe()}")
+        say(f"    generator lag:         {f.fixed.lag.describe()}")
+        say(f"    achieved {f.fixed.achieved_rate:,.0f} req/s, failed {f.fixed.failed}")
+    await run.procs.stop(router.child)
+
+    if {"fixed", "split"}.isdisjoint(plan.skip):
+        say("\n[3b] the same rate, receiver and worker in two processes (--role receiver|worker)")
+        router, worker = await run.start_split()
+        await phases.warm_up(run, router, sets["warm"])
+        f.fixed_split = await phases.fixed(run, router, sets["fixed"])
+        say(f"    latency from due time: {f.fixed_split.latency.describe()}")
+        say(f"    generator lag:         {f.fixed_split.lag.describe()}")
+        lag, waited = await router.caught_up(plan.drain_timeout)
+        say(
+            f"    the worker finished {waited:.1f} s after the last request"
+            + ("" if lag == 0 else f", {lag:,} left")
+        )
+        await run.procs.stop(worker)
+        await run.procs.stop(router.child)
+
+    if "workers" not in plan.skip:
+        say(f"\n[4] router serve --workers 2 --role {plan.role} (SO_REUSEPORT), same load")
+        router = await run.start_router(workers=2, role=plan.role)
+        await phases.warm_up(run, router, sets["warm"])
+        f.two = await phases.ingest(run, router, script)
+        _say_ingest(say, f.two)
+        if "fixed" not in plan.skip:
+            # Not a target: how the fixed rate fares when a second process takes half of it.
+            f.fixed_two = await phases.fixed(run, router, sets["fixed"])
+            say(f"    at a fixed {plan.fixed_rate:,.0f} req/s: {f.fixed_two.latency.describe()}")
+            say(f"    generator lag: {f.fixed_two.lag.describe()}")
+        await run.procs.stop(router.child)
+
+
+async def _policy(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
+    plan, say = run.options, run.say
+    if {"joins", "memory"} <= plan.skip:
+        return
+    say("\n[5] router serve --workers 1 with the policy: join-to-start and memory")
+    router = await run.start_router(workers=1)
+    idle = process_rss_mib(router.child.pid)
+    await phases.warm_up(run, router, sets["warm"])
+    held = len(sets["warm"])
+    if "joins" not in plan.skip:
+        f.joins = await policy_phases.join_to_start(run, router, sets["joins"])
+        j = f.joins
+        say(
+            f"    {j.joins:,} joins at {plan.join_rate:g}/s; {j.started:,} recordings started; "
+            f"{j.failed_sends} sends failed"
+        )
+        say(f"    join-to-start: {j.latency.describe()}")
+        held += j.joins
+    if "memory" not in plan.skip:
+        f.memory = await policy_phases.memory(run, router, sets["filler"], held=held, idle_mib=idle)
+        m = f.memory
+        state = "all processed" if m.caught_up else "NOT all processed in time"
+        say(
+            f"    RSS idle {m.idle_mib:.1f} MiB; with {m.meetings:,} meetings in state "
+            f"({state}): {m.loaded_mib:.1f} MiB"
+        )
+    await run.procs.stop(router.child)
+
+
+def _say_ingest(say: Say, ingest: phases.Ingest) -> None:
+    say(f"    {ingest.wrk.describe()}")
+    say(f"    CPU (% of one core): {ingest.describe_cpu()}")
+    say(f"    appended to the log: {ingest.appended:,} (wrk counted {ingest.wrk.requests:,})")
+    if ingest.backlog is not None:
+        if ingest.drain_seconds is None:
+            say(f"    worker backlog when wrk stopped: {ingest.backlog:,}; not finished in time")
+        else:
+            say(
+                f"    worker backlog when wrk stopped: {ingest.backlog:,}; "
+                f"finished {ingest.drain_seconds:.1f} s later"
+            )
+    say(f"    router CPU per webhook, receiver and worker: {ingest.cpu_ms:.3f} ms")

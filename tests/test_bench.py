@@ -1,0 +1,180 @@
+"""The pure parts of the benchmark (bench/): percentiles, verdicts, /proc parsing, signed
+bodies, the router config it writes, wrk's output and profile summaries. No timing here:
+figures come only from `python bench/run.py`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import machine, profile, stats
+from bench.bodies import join_body, make_bodies, sign_all, write_wrk_data
+from bench.configs import Emulator, router_config, write_keys
+from bench.loadgen import Shot
+from bench.phases import summarise
+from bench.plan import parse_args, plan_from
+from bench.wrk import parse_output, write_script
+from router.config import parse_config
+from router.core.delivery import meeting_key, parse_payload
+from router.core.signature import load_public_key, rsa_verify
+
+NOW = dt.datetime(2026, 6, 3, 10, 5, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("values", "p", "expected"),
+    [
+        pytest.param([5.0], 50, 5.0, id="one value"),
+        pytest.param([1, 2, 3, 4], 50, 2.0, id="median of four is the lower middle"),
+        pytest.param([4, 1, 3, 2], 100, 4.0, id="unsorted, maximum"),
+        pytest.param(list(range(1, 101)), 99, 99.0, id="p99 of 1..100"),
+        pytest.param(list(range(1, 1001)), 99, 990.0, id="p99 of 1..1000"),
+        pytest.param([7, 7, 7], 1, 7.0, id="smallest rank is the first value"),
+    ],
+)
+def test_percentile_nearest_rank(values: list[float], p: float, expected: float) -> None:
+    assert stats.percentile(values, p) == expected
+
+
+def test_percentile_of_nothing_is_nan_and_p_is_checked() -> None:
+    assert math.isnan(stats.percentile([], 50))
+    with pytest.raises(ValueError, match="percentile"):
+        stats.percentile([1.0], 0)
+
+
+def test_latency_summary_is_in_milliseconds() -> None:
+    summary = stats.Latency.of_seconds([0.001 * n for n in range(1, 101)])
+    assert (summary.count, summary.p50, summary.p99, summary.max) == (100, 50.0, 99.0, 100.0)
+    assert "p99 99.00 ms" in summary.describe()
+
+
+@pytest.mark.parametrize(
+    ("target", "passed", "shortfall"),
+    [
+        pytest.param(stats.Target("t", 0.6, 0.5, "x", at_least=True), True, "", id="ratio met"),
+        pytest.param(stats.Target("t", 0.25, 0.5, "x", True), False, " (off by 50%)", id="ratio"),
+        pytest.param(stats.Target("t", 20.0, 20, "ms"), True, "", id="bound met exactly"),
+        pytest.param(stats.Target("t", 30.0, 20, "ms"), False, " (off by 50%)", id="bound missed"),
+        pytest.param(stats.Target("t", math.nan, 20, "ms"), False, "", id="no figure"),
+    ],
+)
+def test_target_verdicts(target: stats.Target, passed: bool, shortfall: str) -> None:
+    assert target.passed is passed
+    assert target.shortfall == shortfall
+    assert target.line().rstrip().endswith(("PASS", "MISS" + shortfall))
+
+
+def test_ratio_of_nothing_is_nan() -> None:
+    assert stats.ratio(1.0, 4.0) == 0.25
+    assert math.isnan(stats.ratio(1.0, 0.0))
+
+
+def test_proc_texts_are_parsed() -> None:
+    cpuinfo = "processor\t: 0\nmodel name\t: Example CPU @ 2.0GHz\nflags\t: fpu\n"
+    assert machine.cpu_model(cpuinfo) == "Example CPU @ 2.0GHz"
+    assert machine.mem_total_gib("MemTotal:       25165824 kB\nMemFree: 1 kB\n") == 24.0
+    assert machine.rss_kib("Name:\tpython\nVmRSS:\t  102400 kB\n") == 102400
+    assert machine.rss_kib("Name:\tzombie\n") == 0
+    stat = "42 (a (strange) name) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0"
+    assert machine.cpu_seconds(stat) == 400 / machine.os.sysconf("SC_CLK_TCK")
+    assert machine.cpu_jiffies("cpu  10 0 5 80 5 0 0 0 0 0\ncpu0 1 0 0 0 0\n") == (15, 100)
+
+
+def test_the_machine_is_described() -> None:
+    lines = machine.describe_static()
+    assert [line.split(":")[0] for line in lines] == ["CPU", "cores", "memory", "python", "kernel"]
+
+
+def test_bodies_are_distinct_joins_signed_with_the_key(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    bodies = make_bodies(3, "Rec meeting", NOW)
+    signed = sign_all(keys.private.read_bytes(), bodies)
+    public = load_public_key(keys.public.read_text())
+    assert len({s.body for s in signed}) == 3
+    for item in signed:
+        payload, event = parse_payload(item.body)
+        assert event == "meeting.participantJoined"
+        assert meeting_key(payload) == item.meeting_id
+        assert payload["meeting"]["title"].startswith("Rec meeting ")
+        rsa_verify([public], item.signature, item.body)
+
+
+def test_wrk_data_is_one_signature_and_body_per_line(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    signed = sign_all(keys.private.read_bytes(), make_bodies(2, "Weekly sync", NOW))
+    path = tmp_path / "data.tsv"
+    assert write_wrk_data(path, signed) == 2
+    lines = path.read_bytes().splitlines()
+    assert [line.split(b"\t", 1) for line in lines] == [
+        [s.signature.encode(), s.body] for s in signed
+    ]
+    script = write_script(tmp_path / "s.lua", data=path, source_path="/hook", threads=2).read_text()
+    assert str(path) in script
+    assert '"/hook"' in script
+
+
+def test_a_join_body_is_compact_json() -> None:
+    body = join_body("m-1", "Rec 1", NOW)
+    assert b"\n" not in body
+    assert b": " not in body
+    assert json.loads(body)["meeting"]["id"] == "m-1"
+
+
+def test_the_router_config_validates(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    config = router_config(
+        port=8081,
+        broker_port=9093,
+        public_key=keys.public,
+        emulator=Emulator("http://127.0.0.1:8787"),
+    )
+    settings = parse_config(json.dumps(config), "bench.json", {}).settings
+    assert settings.kafka.embedded
+    assert settings.kafka.embedded_port == 9093
+    assert settings.server.dedupe_content_seconds == 0
+    assert settings.policy.rules[0].action == "start_recording"
+
+
+def test_wrk_output_is_parsed() -> None:
+    line = (
+        'BENCH-JSON {"requests":1000,"duration_us":2000000,"connect":0,"read":1,"write":0,'
+        '"status":3,"timeout":2,"p50_us":1500,"p90_us":2500,"p99_us":9000,"max_us":12000}'
+    )
+    result = parse_output(f"Running 2s test\n{line}\n")
+    assert (result.requests, result.rps, result.errors, result.non_2xx) == (1000, 500.0, 3, 3)
+    assert (result.p50, result.p99, result.max) == (1.5, 9.0, 12.0)
+    with pytest.raises(RuntimeError, match="no result"):
+        parse_output("wrk: connection refused\n")
+
+
+def test_fixed_rate_figures_skip_the_first_second() -> None:
+    shots = [
+        Shot("m", due=0.0, sent=0.0, done=0.5, status=200),  # connection set-up, not counted
+        Shot("m", due=1.0, sent=1.001, done=1.010, status=200),
+        Shot("m", due=1.5, sent=1.502, done=1.520, status=200),
+        Shot("m", due=2.0, sent=2.0, done=12.0, status=0),
+    ]
+    figures = summarise(shots, skip_seconds=1.0)
+    assert figures.failed == 1
+    assert figures.latency.count == 2
+    assert figures.latency.max == pytest.approx(20.0)
+    assert figures.lag.max == pytest.approx(2.0)
+
+
+def test_profile_summary_counts_own_and_inclusive_samples() -> None:
+    collapsed = "main (a.py:1);handle (b.py:2);verify (c.py:3) 3\nmain (a.py:1);handle (b.py:2) 1\n"
+    own, inclusive = profile.top_functions(collapsed)
+    assert own[0] == ("verify (c.py:3)", 75.0)
+    assert dict(inclusive)["main (a.py:1)"] == 100.0
+
+
+def test_quick_plan_counts() -> None:
+    plan = plan_from(parse_args(["--quick", "--loop", "asyncio"]))
+    assert (plan.wrk_seconds, plan.fixed_seconds, plan.join_seconds) == (8, 10, 10)
+    assert (plan.joins, plan.fixed_count, plan.bare_loop) == (2000, 10_000, "asyncio")
+    full = plan_from(parse_args(["--join-seconds", "5", "--skip", "bare"]))
+    assert (full.wrk_seconds, full.joins, full.skip) == (20, 1000, frozenset({"bare"}))
