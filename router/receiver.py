@@ -48,6 +48,18 @@ class Source:
     verifier: Verifier
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """An authentic delivery on its way to the log."""
+
+    source: Source
+    request: web.Request
+    body: bytes
+    payload: dict[str, Any]
+    event: str
+    delivery_id: str
+
+
 def status_for(exc: Exception) -> tuple[int, dict[str, Any]]:
     """The one mapping from errors to HTTP answers."""
     if isinstance(exc, SignatureError):
@@ -128,12 +140,7 @@ class Receiver:
             payload, event = parse_payload(body)
             delivery_id = request.headers.get("rtk-uuid") or str(uuid.uuid4())
             status, answer = await self._accept(
-                source=source,
-                request=request,
-                body=body,
-                payload=payload,
-                event=event,
-                delivery_id=delivery_id,
+                _Delivery(source, request, body, payload, event, delivery_id)
             )
         except RouterError as exc:
             status, answer = status_for(exc)
@@ -170,16 +177,8 @@ class Receiver:
         except ConnectionResetError:  # the sender left before its Content-Length arrived
             raise PayloadError("the body ended before its Content-Length") from None
 
-    async def _accept(
-        self,
-        *,
-        source: Source,
-        request: web.Request,
-        body: bytes,
-        payload: dict[str, Any],
-        event: str,
-        delivery_id: str,
-    ) -> tuple[int, dict[str, Any]]:
+    async def _accept(self, delivery: _Delivery) -> tuple[int, dict[str, Any]]:
+        request, body = delivery.request, delivery.body
         rtk_uuid = request.headers.get("rtk-uuid")
         content = DeliveryDedupe.content_key(
             request.headers.get("rtk-webhook-id"), body_digest(body)
@@ -195,14 +194,7 @@ class Receiver:
         for key in keys:
             self._inflight[key] = done
         try:
-            await self._append(
-                source=source,
-                request=request,
-                body=body,
-                payload=payload,
-                event=event,
-                delivery_id=delivery_id,
-            )
+            await self._append(delivery)
             self._dedupe.remember(rtk_uuid, content, monotonic())
             done.set_result(True)
         except BaseException:
@@ -212,18 +204,10 @@ class Receiver:
             for key in keys:
                 if self._inflight.get(key) is done:
                     del self._inflight[key]
-        return 200, {"status": "accepted", "id": delivery_id}
+        return 200, {"status": "accepted", "id": delivery.delivery_id}
 
-    async def _append(
-        self,
-        *,
-        source: Source,
-        request: web.Request,
-        body: bytes,
-        payload: dict[str, Any],
-        event: str,
-        delivery_id: str,
-    ) -> None:
+    async def _append(self, delivery: _Delivery) -> None:
+        source, request, event = delivery.source, delivery.request, delivery.event
         headers: Headers = [
             (name, _raw_header(request.headers[name]))
             for name in FORWARDED_HEADERS
@@ -233,13 +217,13 @@ class Receiver:
             ("router-source", source.config.name.encode()),
             ("router-event", _utf8(event)),
             ("router-received-at", rfc3339(now()).encode()),
-            ("router-delivery-id", _raw_header(delivery_id)),
+            ("router-delivery-id", _raw_header(delivery.delivery_id)),
         ]
-        key = meeting_key(payload)
+        key = meeting_key(delivery.payload)
         started = monotonic()
         await self._publisher.publish(
             self._settings.kafka.topics.webhooks,
-            body,
+            delivery.body,
             key=_utf8(key) if key is not None else None,
             headers=headers,
             timeout=self._settings.kafka.ack_timeout_seconds,
