@@ -127,3 +127,23 @@ class MachineLoad:
         busy, total = cpu_jiffies(_read(PROC / "stat"))
         cores = os.cpu_count() or 1
         return (busy - self._busy) / max(total - self._total, 1) * 100 * cores
+
+
+class Others:
+    """CPU that processes outside the benchmark used while it measured: the whole machine's,
+    less that of the benchmark's own processes (given) and of this one (the load generator)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self._pids = pids
+        self._before = process_cpu(pids)
+        self._own = time.process_time()
+        self._started = time.monotonic()
+        self._machine = MachineLoad()
+
+    def percent(self) -> float:
+        """Per cent of one core, since this object was made."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        after = process_cpu(self._pids)
+        ours = sum(after[p] - self._before[p] for p in self._pids)
+        ours += time.process_time() - self._own
+        return max(0.0, self._machine.percent() - ours / elapsed * 100)

@@ -8,7 +8,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +17,7 @@ from bench import probe
 from bench.bodies import Signed
 from bench.configs import SOURCE_PATH, Emulator, Keys, router_config, write_router_config
 from bench.loadgen import Shot, fixed_rate
-from bench.machine import MachineLoad, command_line, command_name, process_cpu
+from bench.machine import MachineLoad, Others, command_line, command_name, process_cpu
 from bench.plan import Plan
 from bench.procs import Child, Processes, wait_http
 from bench.stats import Latency
@@ -35,6 +35,7 @@ class Router:
     url: str
     bootstrap: str
     role: str
+    others: tuple[Child, ...] = ()  # a worker process of its own, when the roles are apart
 
     async def caught_up(self, timeout: float) -> tuple[int, float]:
         """Wait until its worker has committed every webhook; (lag left, seconds waited)."""
@@ -53,6 +54,16 @@ class Run:
     options: Plan
     say: Say
     routers: int = field(default=0)
+    emulator_pid: int | None = None
+
+    def own_pids(self, router: Router, *more: Child) -> list[int]:
+        """The benchmark's processes that a phase runs on: a router (and what it started),
+        more children, the emulator."""
+        pids = []
+        for child in (router.child, *router.others, *more):
+            child.note_descendants()
+            pids += [child.pid, *child.descendants]
+        return pids + ([self.emulator_pid] if self.emulator_pid is not None else [])
 
     async def start_router(self, workers: int = 1, role: str = "all") -> Router:
         """A router on fresh ports with its own broker, once ready and (when it has a worker)
@@ -89,7 +100,7 @@ class Run:
         )
         await wait_http(self.http, f"http://127.0.0.1:{port}/readyz", worker, timeout=90)
         await _await_assignments(worker, 1)
-        return Router(receiver.child, receiver.url, receiver.bootstrap, "split"), worker
+        return Router(receiver.child, receiver.url, receiver.bootstrap, "split", (worker,)), worker
 
 
 async def _await_assignments(child: Child, workers: int) -> None:
@@ -224,6 +235,7 @@ class FixedRate:
     lag: Latency
     failed: int
     achieved_rate: float
+    others: float = math.nan  # CPU of processes outside the benchmark, % of one core
 
 
 def summarise(shots: Sequence[Shot], skip_seconds: float) -> FixedRate:
@@ -247,5 +259,6 @@ async def fixed(run: Run, router: Router, items: Sequence[Signed]) -> FixedRate:
     """`fixed_rate` req/s for `fixed_seconds` against a router; the first second is skipped."""
     o = run.options
     url = router.url + SOURCE_PATH
+    others = Others(run.own_pids(router))
     shots = await fixed_rate(url, items, rate=o.fixed_rate, count=o.fixed_count)
-    return summarise(shots, skip_seconds=1.0)
+    return replace(summarise(shots, skip_seconds=1.0), others=others.percent())

@@ -12,7 +12,7 @@ from bench import probe
 from bench.bodies import Signed
 from bench.configs import SOURCE_PATH
 from bench.loadgen import fixed_rate
-from bench.machine import process_rss_mib
+from bench.machine import Others, process_cpu, process_rss_mib
 from bench.phases import Router, Run
 from bench.stats import Latency
 
@@ -25,6 +25,8 @@ class JoinToStart:
     joins: int
     started: int
     failed_sends: int
+    others: float  # CPU of processes outside the benchmark, % of one core
+    emulator: float  # CPU of the RTK emulator, % of one core
 
 
 async def join_to_start(run: Run, router: Router, joins: Sequence[Signed]) -> JoinToStart:
@@ -36,7 +38,14 @@ async def join_to_start(run: Run, router: Router, joins: Sequence[Signed]) -> Jo
     """
     o = run.options
     url = router.url + SOURCE_PATH
+    others = Others(run.own_pids(router))
+    emulator = [run.emulator_pid] if run.emulator_pid is not None else []
+    emulator_before, started = process_cpu(emulator), time.monotonic()
     shots = await fixed_rate(url, joins, rate=o.join_rate, count=len(joins))
+    busy = others.percent()
+    emulator_after = process_cpu(emulator)
+    emulator_share = sum(emulator_after[p] - emulator_before[p] for p in emulator)
+    emulator_share = emulator_share / (time.monotonic() - started) * 100
     sent = {s.meeting_id: s.sent for s in shots if s.status == 200}
     deadline = time.monotonic() + 60
     starts: dict[str, float] = {}
@@ -54,6 +63,8 @@ async def join_to_start(run: Run, router: Router, joins: Sequence[Signed]) -> Jo
         joins=len(shots),
         started=sum(1 for m in sent if m in starts),
         failed_sends=len(shots) - len(sent),
+        others=busy,
+        emulator=emulator_share,
     )
 
 

@@ -37,6 +37,7 @@ async def execute(
             emulator = Emulator(f"http://127.0.0.1:{port}")
             await wait_http(http, emulator.base_url + "/_emulator", emulator_child)
             run = Run(procs, http, workdir, keys, emulator, plan, say)
+            run.emulator_pid = emulator_child.pid
             script = write_script(
                 workdir / "ingest.lua",
                 data=workdir / "ingest.tsv",
@@ -86,7 +87,10 @@ async def _throughput(run: Run, f: Figures, script: Path, sets: dict[str, list[A
         f.fixed = await phases.fixed(run, router, sets["fixed"])
         say(f"    latency from due time: {f.fixed.latency.describe()}")
         say(f"    generator lag:         {f.fixed.lag.describe()}")
-        say(f"    achieved {f.fixed.achieved_rate:,.0f} req/s, failed {f.fixed.failed}")
+        say(
+            f"    achieved {f.fixed.achieved_rate:,.0f} req/s, failed {f.fixed.failed}; "
+            f"other processes on the machine: {f.fixed.others:.0f}% of a core"
+        )
     await run.procs.stop(router.child)
 
     if {"fixed", "split"}.isdisjoint(plan.skip):
@@ -96,6 +100,7 @@ async def _throughput(run: Run, f: Figures, script: Path, sets: dict[str, list[A
         f.fixed_split = await phases.fixed(run, router, sets["fixed"])
         say(f"    latency from due time: {f.fixed_split.latency.describe()}")
         say(f"    generator lag:         {f.fixed_split.lag.describe()}")
+        say(f"    other processes on the machine: {f.fixed_split.others:.0f}% of a core")
         lag, waited = await router.caught_up(plan.drain_timeout)
         say(
             f"    the worker finished {waited:.1f} s after the last request"
@@ -115,6 +120,7 @@ async def _throughput(run: Run, f: Figures, script: Path, sets: dict[str, list[A
             f.fixed_two = await phases.fixed(run, router, sets["fixed"])
             say(f"    at a fixed {plan.fixed_rate:,.0f} req/s: {f.fixed_two.latency.describe()}")
             say(f"    generator lag: {f.fixed_two.lag.describe()}")
+            say(f"    other processes on the machine: {f.fixed_two.others:.0f}% of a core")
         await run.procs.stop(router.child)
 
 
@@ -135,6 +141,10 @@ async def _policy(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
             f"{j.failed_sends} sends failed"
         )
         say(f"    join-to-start: {j.latency.describe()}")
+        say(
+            f"    CPU (% of one core): RTK emulator {j.emulator:.0f}%; "
+            f"other processes on the machine {j.others:.0f}%"
+        )
         held += j.joins
     if "memory" not in plan.skip:
         f.memory = await policy_phases.memory(run, router, sets["filler"], held=held, idle_mib=idle)
