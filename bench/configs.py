@@ -94,7 +94,11 @@ def router_config(
     }
     if broker is not None:
         # The embedded broker has no idempotent producers; embedded mode turns them off too.
-        config["kafka"] = {"bootstrap_servers": broker, "idempotent": False}
+        config["kafka"] = {
+            "bootstrap_servers": broker,
+            "idempotent": False,
+            "fetch_max_wait_ms": 20,  # a shared embedded broker
+        }
     if emulator is not None:
         config["realtimekit"] = {
             "api_base_url": emulator.base_url,

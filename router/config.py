@@ -91,6 +91,13 @@ class TopicsConfig(_Strict):
     state: str = "rtk.router-state"
 
 
+# The embedded broker answers a fetch only once its wait is over, so the wait is the delay
+# between a webhook's acknowledgement and the worker seeing it; Kafka answers as soon as a
+# message arrives, and its own default keeps an idle consumer from polling 50 times a second.
+EMBEDDED_FETCH_WAIT_MS = 20
+KAFKA_FETCH_WAIT_MS = 500
+
+
 class KafkaConfig(_Strict):
     bootstrap_servers: str = "embedded"
     group_id: str = "rtk-router"
@@ -105,6 +112,9 @@ class KafkaConfig(_Strict):
     embedded_port: int = Field(9092, ge=1, le=65535)
     client_id: str = "rtk-router"
     idempotent: bool | None = None  # None: on for real clusters, off for the embedded broker
+    # How long the broker may hold a fetch that finds nothing new; None: 20 ms for the embedded
+    # broker (which answers a fetch only when this wait is over), Kafka's 500 ms otherwise.
+    fetch_max_wait_ms: int | None = Field(None, ge=0, le=60_000)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -115,6 +125,13 @@ class KafkaConfig(_Strict):
     def embedded(self) -> bool:
         """Whether the bundled development broker is to be started."""
         return self.bootstrap_servers.strip() == "embedded"
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        """The fetch wait in force (see `fetch_max_wait_ms`)."""
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return EMBEDDED_FETCH_WAIT_MS if self.embedded else KAFKA_FETCH_WAIT_MS
 
 
 class WorkerConfig(_Strict):

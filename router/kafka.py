@@ -36,11 +36,6 @@ PRODUCER_BATCH_BYTES = 1024 * 1024
 # Keys whose partition hash is remembered (a meeting's key comes back for its webhook and for
 # every record the worker writes about it); the table is emptied when full.
 PARTITION_CACHE_KEYS = 16_384
-# How long the broker may hold a fetch that finds nothing new. Kafka answers as soon as a
-# message arrives, so for it this only sets how often an idle consumer asks (50 times a
-# second); the embedded broker answers only when the wait is over, so for it this is the
-# delay between a webhook's acknowledgement and the worker seeing it (500 ms by default).
-FETCH_MAX_WAIT_MS = 20
 # What a broker that is down, restarting or refusing makes client calls raise.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError)
 
@@ -299,7 +294,7 @@ class Consumer:
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest",
             "max_poll_records": 500,
-            "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+            "fetch_max_wait_ms": config.fetch_wait_ms,
             "session_timeout_ms": int(config.session_timeout_seconds * 1000),
             "heartbeat_interval_ms": int(config.session_timeout_seconds * 1000 / 3),
             **client_options(config, bootstrap),
@@ -346,6 +341,14 @@ class Consumer:
     def assignment(self) -> list[tuple[str, int]]:
         """The partitions this member holds."""
         return [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+
+    async def committed(self, topic: str, partitions: Iterable[int]) -> dict[int, int | None]:
+        """The group's committed position of each partition on the broker (None: none)."""
+        return {p: await self._consumer.committed(TopicPartition(topic, p)) for p in partitions}
+
+    async def seek_to_beginning(self, topic: str, partitions: Iterable[int]) -> None:
+        """Read these partitions again from their first message."""
+        await self._consumer.seek_to_beginning(*[TopicPartition(topic, p) for p in partitions])
 
     async def lag(self) -> dict[int, int]:
         """Messages not yet consumed, by partition of the assignment."""
@@ -401,6 +404,26 @@ async def read_partitions(
             tail = await consumer.getmany(*parts, timeout_ms=200)
             records.extend(_record(m) for messages in tail.values() for m in messages)
         return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
+
+
+async def partition_counts(
+    config: KafkaConfig, bootstrap: str, topics: Sequence[str]
+) -> dict[str, int | None]:
+    """How many partitions each topic has (None: the topic does not exist)."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+    )
+    try:
+        await consumer.start()
+        # (aiokafka's `topics()` fetches the same but keeps none of it)
+        cluster = await consumer._client.fetch_all_metadata()
+        counts: dict[str, int | None] = {}
+        for topic in topics:
+            found = cluster.partitions_for_topic(topic)
+            counts[topic] = len(found) if found else None
+        return counts
     finally:
         await consumer.stop()
 

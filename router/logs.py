@@ -101,15 +101,43 @@ class MalformedRequests(logging.Filter):
         return logging.getLogger(record.name).isEnabledFor(logging.INFO)
 
 
+class Repeats(logging.Filter):
+    """Lets one record of a kind (logger and message template) through per `interval` seconds
+    and counts the rest into the next one: aiokafka reports each reconnect attempt of an
+    outage, several a second, and the log must show its warnings without drowning in them."""
+
+    def __init__(self, prefix: str, interval: float = 30.0) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._interval = interval
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefix) or record.levelno >= logging.CRITICAL:
+            return True
+        kind = (record.name, str(record.msg))
+        last, suppressed = self._last.get(kind, (float("-inf"), 0))
+        if record.created - last < self._interval:
+            self._last[kind] = (last, suppressed + 1)
+            return False
+        if len(self._last) > 256:  # bounded: kinds are templates, but be sure
+            self._last.clear()
+        self._last[kind] = (record.created, 0)
+        if suppressed:
+            record.repeated = suppressed
+        return True
+
+
 def configure(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     """Route every logger to stdout in the chosen format."""
     use_json = (not sys.stdout.isatty()) if json_lines is None else json_lines
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     handler.addFilter(MalformedRequests())
+    handler.addFilter(Repeats("aiokafka"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiokafka reports every reconnect attempt at ERROR; the router reports outages itself.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # aiokafka's warnings and errors are shown, each kind at most once per 30 s (`Repeats`).
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -62,6 +62,11 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.state_records_invalid = Counter(
+            "router_state_records_invalid_total",
+            "Records on the state topic that could not be decoded and were skipped.",
+            registry=r,
+        )
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",

@@ -21,7 +21,15 @@ from router.config import Settings
 from router.core.meeting_state import MeetingState
 from router.core.offsets import PartitionOffsets
 from router.errors import PublishError
-from router.kafka import BROKER_ERRORS, Consumer, Message, Publisher, Record, read_partitions
+from router.kafka import (
+    BROKER_ERRORS,
+    Consumer,
+    Message,
+    Publisher,
+    Record,
+    partition_counts,
+    read_partitions,
+)
 from router.metrics import Metrics
 from router.processing import Processed, Processor
 
@@ -60,7 +68,7 @@ class Worker:
         # Partitions whose meeting states are back (see `_restored_only`).
         self._restored: set[int] = set()
         self._restore_done = asyncio.Event()
-        self._lanes: dict[str, asyncio.Queue[Record]] = {}
+        self._lanes: dict[str, asyncio.Queue[tuple[Record, PartitionOffsets]]] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._paused = False
@@ -94,6 +102,8 @@ class Worker:
         return None if self.status == "ok" else self.status
 
     async def _run(self) -> None:
+        if not await self._topics_match():
+            return
         while not self._stopping.is_set():
             try:
                 await self._consumer.start()
@@ -103,7 +113,7 @@ class Worker:
                 await self._sleep(2.0)
         else:
             return
-        self.status = "ok"
+        self.status = "waiting for partitions"
         next_lag = 0.0
         try:
             while not self._stopping.is_set():
@@ -119,6 +129,7 @@ class Worker:
                 await self._commit()
                 if monotonic() >= next_lag:
                     next_lag = monotonic() + 5.0
+                    await self._drop_positions_of_new_logs(list(self._offsets))
                     await self._report_lag()
             await self._drain(self._settings.server.shutdown_grace_seconds)
             await self._commit()
@@ -127,6 +138,35 @@ class Worker:
                 await self._consumer.stop()
             for task in list(self._lane_tasks):
                 task.cancel()
+
+    async def _topics_match(self) -> bool:
+        """Whether the state topic has as many partitions as the webhooks topic (a meeting's
+        state is kept on its webhooks' partition number); waits for both topics to exist."""
+        topics = self._kafka.topics
+        while not self._stopping.is_set():
+            try:
+                counts = await partition_counts(
+                    self._kafka, self._bootstrap, [topics.webhooks, topics.state]
+                )
+            except BROKER_ERRORS as exc:
+                self.status = f"cannot read topic metadata: {type(exc).__name__}"
+                await self._sleep(2.0)
+                continue
+            webhooks, state = counts[topics.webhooks], counts[topics.state]
+            if webhooks is None or state is None:
+                missing = [t for t, n in counts.items() if n is None]
+                self.status = f"waiting for topics: {', '.join(missing)}"
+                await self._sleep(1.0)
+                continue
+            if webhooks == state:
+                return True
+            self.status = (
+                f"the state topic {topics.state} has {state} partitions and the webhooks topic "
+                f"{topics.webhooks} has {webhooks}: they must have the same number"
+            )
+            log.error("partition counts differ", extra={"reason": self.status})
+            return False
+        return False
 
     async def _fetch(self) -> list[Record]:
         """The next batch, or nothing when asked to stop: a fetch can block for seconds while
@@ -161,7 +201,16 @@ class Worker:
         return [r for r in batch if r.partition in self._restored]
 
     def _dispatch(self, record: Record) -> None:
-        self._offsets.setdefault(record.partition, PartitionOffsets()).dispatched(record.offset)
+        tracker = self._offsets.setdefault(record.partition, PartitionOffsets())
+        if tracker.behind(record.offset):
+            # A log never goes back: this partition's log is a new one (a broker that came
+            # back empty). Positions of the old log must never be committed onto it.
+            log.warning(
+                "partition log started again; its old positions are dropped",
+                extra={"partition": record.partition, "offset": record.offset},
+            )
+            tracker = self._offsets[record.partition] = PartitionOffsets()
+        tracker.dispatched(record.offset)
         self._in_flight += 1
         lane_key = (
             record.key.decode("utf-8", "replace")
@@ -175,16 +224,21 @@ class Worker:
             task = asyncio.create_task(self._lane(lane_key, queue))
             self._lane_tasks.add(task)
             task.add_done_callback(self._lane_tasks.discard)
-        queue.put_nowait(record)
+        queue.put_nowait((record, tracker))
 
-    async def _lane(self, lane_key: str, queue: asyncio.Queue[Record]) -> None:
+    async def _lane(
+        self, lane_key: str, queue: asyncio.Queue[tuple[Record, PartitionOffsets]]
+    ) -> None:
         while True:
             try:
-                record = queue.get_nowait()
+                record, tracker = queue.get_nowait()
             except asyncio.QueueEmpty:
                 del self._lanes[lane_key]
                 return
             await self._handle(record)
+            # (the tracker it was dispatched under: a log started again has a new one)
+            tracker.done(record.offset)
+            self._in_flight -= 1
 
     async def _handle(self, record: Record) -> None:
         meeting_id = record.key.decode("utf-8", "replace") if record.key else None
@@ -200,10 +254,6 @@ class Worker:
         if processed.meeting_id is not None and processed.state is not None:
             self._states[processed.meeting_id] = processed.state
             self._partition_of[processed.meeting_id] = record.partition
-        tracker = self._offsets.get(record.partition)
-        if tracker is not None:
-            tracker.done(record.offset)
-        self._in_flight -= 1
 
     async def _publish(self, processed: Processed, partition: int) -> None:
         """The records first, then the meeting's state: state that says "processed" must never
@@ -306,14 +356,27 @@ class Worker:
             meeting_id = record.key.decode("utf-8", "replace")
             if record.value is None:
                 restored.pop(meeting_id, None)
-            else:
+                continue
+            try:
                 restored[meeting_id] = MeetingState.from_json(record.value)
+            except ValueError as exc:  # a corrupt record must not stop the partition
+                self._metrics.state_records_invalid.inc()
+                log.warning(
+                    "state record skipped: it cannot be decoded",
+                    extra={
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "error": type(exc).__name__,
+                    },
+                )
+                continue
             self._partition_of[meeting_id] = record.partition
         self._states.update(restored)
         for partition in partitions:
             self._offsets[partition] = PartitionOffsets()
         self._restored.update(partitions)
         self._restore_done.set()
+        self.status = "ok" if self._restored else "no partitions assigned"
         log.info(
             "partitions assigned",
             extra={
@@ -324,9 +387,13 @@ class Worker:
         )
 
     async def _revoked(self, partitions: list[int]) -> None:
-        self._restored.difference_update(partitions)
+        # The events in flight finish first, state writes included: an offset is committed
+        # only with its state on the state topic, since the next owner restores from there.
+        # (No other member is given these partitions before this callback returns.)
         await self._drain(self._settings.server.shutdown_grace_seconds, partitions)
+        await self._drop_positions_of_new_logs(partitions)
         await self._commit(partitions)
+        self._restored.difference_update(partitions)
         gone = set(partitions)
         for meeting_id in [m for m, p in self._partition_of.items() if p in gone]:
             self._states.pop(meeting_id, None)
@@ -334,6 +401,35 @@ class Worker:
         for partition in partitions:
             self._offsets.pop(partition, None)
         log.info("partitions revoked", extra={"partitions": partitions})
+
+    async def _drop_positions_of_new_logs(self, partitions: Iterable[int]) -> None:
+        """Forget the positions of partitions whose committed offset the broker has lost.
+
+        A broker that came back empty has new, shorter logs and no committed offsets; a
+        position of the old log committed onto the new one would skip webhooks it accepted.
+        Such partitions are read again from their beginning.
+        """
+        ours = {
+            p: t.committed_position
+            for p in partitions
+            if (t := self._offsets.get(p)) is not None and t.committed_position is not None
+        }
+        if not ours:
+            return
+        try:
+            theirs = await self._consumer.committed(self._kafka.topics.webhooks, ours)
+        except BROKER_ERRORS:
+            return
+        lost = [p for p, position in ours.items() if (theirs[p] or 0) < position]
+        if not lost:
+            return
+        log.warning(
+            "committed offsets lost by the broker; reading again", extra={"partitions": lost}
+        )
+        for partition in lost:
+            self._offsets[partition] = PartitionOffsets()
+        with contextlib.suppress(*BROKER_ERRORS, AssertionError):  # (no longer assigned)
+            await self._consumer.seek_to_beginning(self._kafka.topics.webhooks, lost)
 
     async def _report_lag(self) -> None:
         try:

@@ -36,6 +36,17 @@ class PartitionOffsets:
         """How many dispatched messages are not done."""
         return len(self._pending)
 
+    @property
+    def committed_position(self) -> int | None:
+        """The last position the broker accepted a commit of."""
+        return self._committed
+
+    def behind(self, offset: int) -> bool:
+        """Whether `offset` lies before what this partition already handed out or committed:
+        impossible on one log, so the log it comes from is a new one."""
+        seen = max(self._next or 0, self._committed or 0)
+        return offset < seen and offset not in self._pending
+
     def commit_position(self) -> int | None:
         """The offset to commit (next to read), or None when nothing new is safe to commit."""
         if self._next is None:

@@ -226,6 +226,7 @@ def loop_config(emulator: RunningEmulator, bootstrap: str, **sections: Any) -> d
         "kafka": {
             "bootstrap_servers": bootstrap,
             "idempotent": False,
+            "fetch_max_wait_ms": 20,  # the test broker is the embedded one, run apart
             "session_timeout_seconds": 2,
             "partitions": 3,
             "ack_timeout_seconds": 3,
