@@ -6,6 +6,8 @@ topic's partition count."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,9 +16,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from router.clock import monotonic
 from router.core.meeting_state import MeetingState
 from router.kafka import client_options
 from tests.plugins.e2e import Loop, eventually, wire
+from tests.test_faults import Traffic
 
 # On 3 partitions these ids land on partitions 0, 1 and 2.
 MEETINGS = ["m-group-1", "m-group-5", "m-group-0"]
@@ -55,7 +59,7 @@ async def test_state_of_an_event_finished_during_a_rebalance_is_on_the_state_top
     await loop.control("PUT", "/latency", {"ms": 2500, "calls": ["start_recording"]})
     await join_all(loop, "p1")
     for meeting in MEETINGS:
-        await eventually(lambda m=meeting: delivered(loop, m, 2))
+        await eventually(functools.partial(delivered, loop, meeting, 2))
     await asyncio.sleep(0.3)  # the starts are now in flight at RTK
     second = await loop.start_router(wait=False)  # joining the group revokes every partition
     started: dict[str, str] = {}
@@ -134,7 +138,7 @@ async def test_a_corrupt_state_record_is_skipped_counted_and_logged(
             assert [d["outcome"] for d in decisions] == ["started"]
     assert await metric(loop, router.url, "router_state_records_invalid_total") == 3.0
     skipped = [r for r in caplog.records if r.getMessage().startswith("state record skipped")]
-    assert sorted(getattr(r, "partition", None) for r in skipped) == [0, 1, 2]
+    assert sorted(int(getattr(r, "partition", -1)) for r in skipped) == [0, 1, 2]
     assert all(getattr(r, "offset", None) == 0 for r in skipped)
 
 
@@ -199,3 +203,49 @@ async def metric(loop: Loop, url: str, name: str) -> float:
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
     assert values, f"{name} not exported"
     return sum(values)
+
+
+NEVER = {
+    "rules": [
+        {
+            "name": "crowd",
+            "on": "meeting.participantJoined",
+            "when": {"session.participants": {"gte": 1000}},
+            "action": "start_recording",
+        }
+    ]
+}
+
+
+async def test_after_the_broker_restarts_empty_every_accepted_webhook_is_decided(
+    make_loop: Callable[..., Awaitable[Loop]],
+) -> None:
+    """Positions of the old log are never committed onto the new one: every webhook the
+    restarted broker acknowledged gets its decision (none is skipped)."""
+    loop = await make_loop(policy=NEVER)
+    router = await loop.start_router()
+    traffic = Traffic(loop, router.url)
+    traffic.start(senders=4)
+    try:
+        await eventually(lambda: at_least(traffic.answered(200), 150), timeout=30)
+        await loop.broker.stop()
+        gone = monotonic()
+        await eventually(lambda: at_least(traffic.answered(503, since=gone), 4), timeout=30)
+        await loop.broker.start()
+        back = monotonic()
+        await eventually(lambda: at_least(traffic.answered(200, since=back), 60), timeout=45)
+    finally:
+        await traffic.stop()
+    accepted = {s.delivery_id for s in traffic.answered(200, since=gone)}
+
+    async def undecided() -> bool:
+        decisions = [json.loads(r.value or b"{}") for r in await loop.topic("decisions")]
+        missing = accepted - {d["delivery_id"] for d in decisions}
+        return not missing
+
+    await eventually(undecided, timeout=60, interval=1.0)
+    await router.stop()
+
+
+async def at_least(items: list[Any], count: int) -> bool:
+    return len(items) >= count
