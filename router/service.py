@@ -9,6 +9,7 @@ one consumer group, so Kafka spreads the meetings over them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -75,6 +76,9 @@ async def serve(
             runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
         )
         await site.start()
+        # Everything made while starting (modules, config, clients) lives as long as the
+        # process: out of the collector's way, so that its full collections stay short.
+        gc.freeze()
         log.info(
             "listening",
             extra={"host": settings.server.host, "port": settings.server.port, "role": role},
