@@ -136,6 +136,8 @@ class KafkaConfig(_Strict):
 
 class WorkerConfig(_Strict):
     max_in_flight: int = Field(2000, gt=0)
+    # An ended meeting's state is kept this long for late events, then tombstoned.
+    ended_state_grace_seconds: float = Field(3600.0, ge=0)
 
 
 class Settings(_Strict):

@@ -64,6 +64,8 @@ class Worker:
         )
         self._states: dict[str, MeetingState] = {}
         self._partition_of: dict[str, int] = {}
+        # Meetings whose session is over, and when that was last seen (see `_forget_ended`).
+        self._ended: dict[str, float] = {}
         self._offsets: dict[int, PartitionOffsets] = {}
         # Partitions whose meeting states are back (see `_restored_only`).
         self._restored: set[int] = set()
@@ -130,6 +132,7 @@ class Worker:
                 if monotonic() >= next_lag:
                     next_lag = monotonic() + 5.0
                     await self._drop_positions_of_new_logs(list(self._offsets))
+                    await self._forget_ended()
                     await self._report_lag()
             await self._drain(self._settings.server.shutdown_grace_seconds)
             await self._commit()
@@ -254,6 +257,7 @@ class Worker:
         if processed.meeting_id is not None and processed.state is not None:
             self._states[processed.meeting_id] = processed.state
             self._partition_of[processed.meeting_id] = record.partition
+            self._note_ended(processed.meeting_id, processed.state)
 
     async def _publish(self, processed: Processed, partition: int) -> None:
         """The records first, then the meeting's state: state that says "processed" must never
@@ -372,6 +376,8 @@ class Worker:
                 continue
             self._partition_of[meeting_id] = record.partition
         self._states.update(restored)
+        for meeting_id, state in restored.items():
+            self._note_ended(meeting_id, state)
         for partition in partitions:
             self._offsets[partition] = PartitionOffsets()
         self._restored.update(partitions)
@@ -397,6 +403,7 @@ class Worker:
         gone = set(partitions)
         for meeting_id in [m for m, p in self._partition_of.items() if p in gone]:
             self._states.pop(meeting_id, None)
+            self._ended.pop(meeting_id, None)
             del self._partition_of[meeting_id]
         for partition in partitions:
             self._offsets.pop(partition, None)
@@ -430,6 +437,37 @@ class Worker:
             self._offsets[partition] = PartitionOffsets()
         with contextlib.suppress(*BROKER_ERRORS, AssertionError):  # (no longer assigned)
             await self._consumer.seek_to_beginning(self._kafka.topics.webhooks, lost)
+
+    def _note_ended(self, meeting_id: str, state: MeetingState) -> None:
+        if state.is_over:
+            self._ended[meeting_id] = monotonic()
+        else:
+            self._ended.pop(meeting_id, None)
+
+    async def _forget_ended(self) -> None:
+        """Tombstone the state of meetings over for longer than the grace period, on the
+        state topic first and then in memory, so that state stays bounded by live meetings.
+        (Runs between fetches: no event of these meetings can be dispatched meanwhile.)"""
+        cutoff = monotonic() - self._settings.worker.ended_state_grace_seconds
+        due = [
+            m
+            for m, since in self._ended.items()
+            if since <= cutoff
+            and m not in self._lanes
+            and self._partition_of.get(m) in self._restored
+        ]
+        if not due:
+            return
+        tombstones = [
+            Message(self._kafka.topics.state, m.encode(), None, [], partition=self._partition_of[m])
+            for m in due
+        ]
+        await self._publish_all(tombstones)
+        for meeting_id in due:
+            self._states.pop(meeting_id, None)
+            self._partition_of.pop(meeting_id, None)
+            self._ended.pop(meeting_id, None)
+        log.info("ended meetings forgotten", extra={"meetings": len(due)})
 
     async def _report_lag(self) -> None:
         try:

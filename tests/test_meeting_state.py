@@ -390,3 +390,15 @@ def test_any_history_survives_a_restart(steps: list[Step]) -> None:
     active = state.active_recording
     assert active is None or state.recordings[active.id] == active.status
     assert active is None or active.status in ("INVOKED", "RECORDING", "PAUSED")
+
+
+def test_a_session_is_over_only_once_ended_empty_and_without_an_active_recording() -> None:
+    state = MeetingState("m").started("s1").joined("p1", "c1", session_id="s1")
+    assert not state.is_over
+    assert state.left("p1", session_id="s1").is_over is False  # left, but not ended
+    assert state.ended("s1").is_over
+    assert not MeetingState("m").is_over  # no session yet
+    recording = state.recording_started_by_router("r1", "RECORDING", "s1").state
+    assert not recording.ended("s1").is_over  # its recording is still to be followed
+    done = recording.ended("s1").recording_status("r1", "UPLOADED", "s1").state
+    assert done.is_over

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from router.app import RUNTIME
 from router.clock import monotonic
 from router.core.meeting_state import MeetingState
 from router.kafka import client_options
@@ -249,3 +250,43 @@ async def test_after_the_broker_restarts_empty_every_accepted_webhook_is_decided
 
 async def at_least(items: list[Any], count: int) -> bool:
     return len(items) >= count
+
+
+async def test_an_ended_meeting_is_tombstoned_after_the_grace_period_and_a_live_one_kept(
+    make_loop: Callable[..., Awaitable[Loop]],
+) -> None:
+    loop = await make_loop(policy=NEVER, worker={"ended_state_grace_seconds": 0.5})
+    router = await loop.start_router()
+    await wire(loop, router)
+    ended, live = "m-ends", "m-goes-on"
+    await loop.play(
+        {
+            "meeting_id": ended,
+            "steps": [
+                {"action": "join", "participant": "p0"},
+                {"action": "leave", "participant": "p0"},
+            ],
+        }
+    )
+    await loop.play(
+        {
+            "meeting_id": live,
+            "end_when_empty": False,
+            "steps": [{"action": "join", "participant": "p0"}],
+        }
+    )
+    await eventually(lambda: loop.webhooks(ended, "meeting.ended"))
+
+    async def tombstoned() -> dict[str, bytes | None] | None:
+        last: dict[str, bytes | None] = {}
+        for record in await loop.topic("state", timeout=5):
+            if record.key is not None:
+                last[record.key.decode()] = record.value
+        return last if ended in last and last[ended] is None else None
+
+    last = await eventually(tombstoned, timeout=20, interval=1.0)
+    assert last[live] is not None
+    assert MeetingState.from_json(last[live]).participants_present == 1
+    worker = router.runner.app[RUNTIME].worker
+    assert worker is not None
+    assert worker.meetings == 1  # only the live meeting is held in memory

@@ -102,6 +102,17 @@ class MeetingState:
         """Status of the recording the router knows to be active, or None."""
         return self.active_recording.status if self.active_recording else None
 
+    @property
+    def is_over(self) -> bool:
+        """True when the session has ended and no recording is active: nothing is left to
+        decide for it, and only late events may still come."""
+        return (
+            self.session_id is not None
+            and self.session_id in self.past_sessions
+            and not self.peers
+            and self.active_recording is None
+        )
+
     def is_past_session(self, session_id: str | None) -> bool:
         """True when `session_id` names a session that has ended or been superseded."""
         return session_id is not None and session_id in self.past_sessions
