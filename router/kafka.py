@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ PRODUCER_BATCH_BYTES = 1024 * 1024
 # Keys whose partition hash is remembered (a meeting's key comes back for its webhook and for
 # every record the worker writes about it); the table is emptied when full.
 PARTITION_CACHE_KEYS = 16_384
+# Messages handed over at once when reading a partition whole (see `read_partitions`).
+RESTORE_BATCH = 1000
 # What a broker that is down, restarting or refusing makes client calls raise.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError)
 
@@ -380,12 +382,18 @@ async def read_partitions(
     topic: str,
     partitions: Sequence[int],
     timeout: float = 30.0,
-) -> list[Record]:
-    """Every message of some partitions, start to end as of now (restoring compacted state)."""
+) -> AsyncIterator[list[Record]]:
+    """Every message of some partitions, start to end as of now (restoring compacted state),
+    a fetched batch at a time and in offset order within each partition: the caller handles
+    each batch and lets go of it, so that a long topic is neither held whole nor decoded in
+    one stretch of the event loop. `timeout` bounds each fetch that brings nothing."""
     if not partitions:
-        return []
+        return
     consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=RESTORE_BATCH,
+        **client_options(config, bootstrap),
     )
     try:
         await consumer.start()
@@ -393,17 +401,15 @@ async def read_partitions(
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
-        records: list[Record] = []
-        async with asyncio.timeout(timeout):
-            for tp in parts:
-                while await consumer.position(tp) < ends[tp]:
+        for tp in parts:
+            while await consumer.position(tp) < ends[tp]:
+                async with asyncio.timeout(timeout):
                     batch = await consumer.getmany(tp, timeout_ms=500)
-                    records.extend(_record(m) for m in batch.get(tp, []))
-            # The embedded broker has been seen to report an end offset one short of its last
-            # message; one more short read picks up whatever lies beyond it.
-            tail = await consumer.getmany(*parts, timeout_ms=200)
-            records.extend(_record(m) for messages in tail.values() for m in messages)
-        return sorted(records, key=lambda r: (r.partition, r.offset))
+                yield [_record(m) for m in batch.get(tp, [])]
+        # The embedded broker has been seen to report an end offset one short of its last
+        # message; one more short read picks up whatever lies beyond it.
+        tail = await consumer.getmany(*parts, timeout_ms=200)
+        yield [_record(m) for messages in tail.values() for m in messages]
     finally:
         await consumer.stop()
 

@@ -345,38 +345,16 @@ class Worker:
         while True:
             # No event of these partitions may be processed before their state is back.
             try:
-                records = await read_partitions(
-                    self._kafka, self._bootstrap, self._kafka.topics.state, partitions
-                )
+                restored = await self._restore(partitions)
                 break
             except _RESTORE_ERRORS as exc:
                 log.warning("restoring state failed; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        restored: dict[str, MeetingState] = {}
-        for record in records:
-            if record.key is None:
-                continue
-            meeting_id = record.key.decode("utf-8", "replace")
-            if record.value is None:
-                restored.pop(meeting_id, None)
-                continue
-            try:
-                restored[meeting_id] = MeetingState.from_json(record.value)
-            except ValueError as exc:  # a corrupt record must not stop the partition
-                self._metrics.state_records_invalid.inc()
-                log.warning(
-                    "state record skipped: it cannot be decoded",
-                    extra={
-                        "partition": record.partition,
-                        "offset": record.offset,
-                        "error": type(exc).__name__,
-                    },
-                )
-                continue
-            self._partition_of[meeting_id] = record.partition
-        self._states.update(restored)
-        for meeting_id, state in restored.items():
+        for meeting_id, (partition, _) in restored.items():
+            self._partition_of[meeting_id] = partition
+        self._states.update((m, state) for m, (_, state) in restored.items())
+        for meeting_id, (_, state) in restored.items():
             self._note_ended(meeting_id, state)
         for partition in partitions:
             self._offsets[partition] = PartitionOffsets()
@@ -391,6 +369,44 @@ class Worker:
                 "restore_ms": round((monotonic() - started) * 1000),
             },
         )
+
+    async def _restore(self, partitions: list[int]) -> dict[str, tuple[int, MeetingState]]:
+        """The newest state of each meeting of these partitions, from the state topic, read
+        a batch at a time with the event loop free in between (webhooks keep being
+        answered during a long restore)."""
+        restored: dict[str, tuple[int, MeetingState]] = {}
+        topic = self._kafka.topics.state
+        async for batch in read_partitions(self._kafka, self._bootstrap, topic, partitions):
+            for record in batch:
+                if record.key is None:
+                    continue
+                meeting_id = record.key.decode("utf-8", "replace")
+                state = self._decode_state(record)
+                if state is None:
+                    restored.pop(meeting_id, None)
+                else:
+                    restored[meeting_id] = (record.partition, state)
+            await asyncio.sleep(0)
+        return restored
+
+    def _decode_state(self, record: Record) -> MeetingState | None:
+        """A state record's meeting state; None for a tombstone, or for a corrupt record,
+        which is counted and logged rather than left to stop the partition."""
+        if record.value is None:
+            return None
+        try:
+            return MeetingState.from_json(record.value)
+        except ValueError as exc:
+            self._metrics.state_records_invalid.inc()
+            log.warning(
+                "state record skipped: it cannot be decoded",
+                extra={
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": type(exc).__name__,
+                },
+            )
+            return None
 
     async def _revoked(self, partitions: list[int]) -> None:
         # The events in flight finish first, state writes included: an offset is committed
