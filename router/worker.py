@@ -69,6 +69,9 @@ class Worker:
         self._offsets: dict[int, PartitionOffsets] = {}
         # Partitions whose meeting states are back (see `_restored_only`).
         self._restored: set[int] = set()
+        # Partitions being given away: what is in flight finishes (state writes included),
+        # nothing more of them is dispatched.
+        self._revoking: set[int] = set()
         self._restore_done = asyncio.Event()
         self._lanes: dict[str, asyncio.Queue[tuple[Record, PartitionOffsets]]] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
@@ -201,7 +204,7 @@ class Worker:
             self._restore_done.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restore_done.wait(), 0.5)
-        return [r for r in batch if r.partition in self._restored]
+        return [r for r in batch if r.partition in self._restored - self._revoking]
 
     def _dispatch(self, record: Record) -> None:
         tracker = self._offsets.setdefault(record.partition, PartitionOffsets())
@@ -412,10 +415,12 @@ class Worker:
         # The events in flight finish first, state writes included: an offset is committed
         # only with its state on the state topic, since the next owner restores from there.
         # (No other member is given these partitions before this callback returns.)
+        self._revoking.update(partitions)
         await self._drain(self._settings.server.shutdown_grace_seconds, partitions)
         await self._drop_positions_of_new_logs(partitions)
         await self._commit(partitions)
         self._restored.difference_update(partitions)
+        self._revoking.difference_update(partitions)
         gone = set(partitions)
         for meeting_id in [m for m, p in self._partition_of.items() if p in gone]:
             self._states.pop(meeting_id, None)

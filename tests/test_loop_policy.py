@@ -139,6 +139,11 @@ async def test_a_leave_stops_the_recording_once_and_it_is_uploaded(
     async def recording() -> bool:
         return [r["status"] for r in await loop.recordings("m-stop")] == ["RECORDING"]
 
+    async def everyone_in() -> bool:  # (the recording may start before the last join)
+        joins = await loop.webhooks("m-stop", "meeting.participantJoined")
+        return len({w["delivery_id"] for w in joins if w["status"] == 200}) >= len(people)
+
+    await eventually(everyone_in)
     await eventually(recording)
     await loop.play(
         {

@@ -28,6 +28,7 @@ async def test_broker_outage_and_recovery(
     client: TestClient = await aiohttp_client(
         create_app(settings, bootstrap=broker.bootstrap_servers, health_interval=0.5)
     )
+    await wait_ready(client, want=True, within=30)  # (the worker owns its partitions)
     before = joined_body(peer_id="before")
     response = await client.post(RTK, data=before, headers=rtk_headers(rtk_private_key, before))
     assert response.status == 200
