@@ -21,29 +21,12 @@ from router.clock import monotonic
 from router.core.meeting_state import MeetingState
 from router.kafka import client_options
 from tests.plugins.e2e import Loop, eventually, wire
-from tests.test_faults import Traffic
+from tests.test_faults import Traffic, start_at
 
 # On 3 partitions these ids land on partitions 0, 1 and 2.
 MEETINGS = ["m-group-1", "m-group-5", "m-group-0"]
-START_AT_TWO = {
-    "rules": [
-        {
-            "name": "two-or-more",
-            "on": "meeting.participantJoined",
-            "when": {"session.participants": {"gte": 2}},
-            "action": "start_recording",
-        }
-    ]
-}
-START_ON_JOIN = {
-    "rules": [
-        {
-            "name": "everyone",
-            "on": "meeting.participantJoined",
-            "action": "start_recording",
-        }
-    ]
-}
+# (a rule that never matches: every join gets a `no_match` decision)
+NEVER = start_at(1000)
 
 
 async def test_state_of_an_event_finished_during_a_rebalance_is_on_the_state_topic(
@@ -51,7 +34,7 @@ async def test_state_of_an_event_finished_during_a_rebalance_is_on_the_state_top
 ) -> None:
     """Starts in flight (slow RTK) while a second instance joins: the first instance's revoke
     waits for them, and their state is written before their offsets are committed."""
-    loop = await make_loop(policy=START_AT_TWO)
+    loop = await make_loop(policy=start_at(2))
     first = await loop.start_router()
     await wire(loop, first)
     await join_all(loop, "p0")
@@ -115,7 +98,7 @@ async def last_states(loop: Loop, meetings: list[str]) -> dict[str, MeetingState
 async def test_a_corrupt_state_record_is_skipped_counted_and_logged(
     make_loop: Callable[..., Awaitable[Loop]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    loop = await make_loop(policy=START_ON_JOIN)
+    loop = await make_loop(policy=start_at(1))
     kafka = loop.kafka
     await create_topics(loop, {kafka.topics.state: 3, kafka.topics.webhooks: 3})
     producer = AIOKafkaProducer(**client_options(kafka, loop.broker.bootstrap_servers))
@@ -204,18 +187,6 @@ async def metric(loop: Loop, url: str, name: str) -> float:
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
     assert values, f"{name} not exported"
     return sum(values)
-
-
-NEVER = {
-    "rules": [
-        {
-            "name": "crowd",
-            "on": "meeting.participantJoined",
-            "when": {"session.participants": {"gte": 1000}},
-            "action": "start_recording",
-        }
-    ]
-}
 
 
 async def test_after_the_broker_restarts_empty_every_accepted_webhook_is_decided(
