@@ -204,7 +204,8 @@ class Worker:
             self._restore_done.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restore_done.wait(), 0.5)
-        return [r for r in batch if r.partition in self._restored - self._revoking]
+        usable = self._restored - self._revoking
+        return [r for r in batch if r.partition in usable]
 
     def _dispatch(self, record: Record) -> None:
         tracker = self._offsets.setdefault(record.partition, PartitionOffsets())

@@ -119,17 +119,7 @@ async def test_broker_restart_under_traffic_loses_no_acknowledged_webhook(
     router = await loop.start_process()
     await router.wait_ready(loop.http)
     traffic = Traffic(loop, router.url)
-    traffic.start(senders=4)
-    try:
-        await eventually(lambda: _at_least(traffic.answered(200), 20), timeout=30)
-        await loop.broker.stop()
-        gone = monotonic()
-        await eventually(lambda: _at_least(traffic.answered(503, since=gone), 4), timeout=30)
-        await loop.broker.start()
-        back = monotonic()
-        await eventually(lambda: _at_least(traffic.answered(200, since=back), 100), timeout=45)
-    finally:
-        await traffic.stop()
+    gone = await restart_broker_under(traffic, before=20, after=100)
 
     statuses = {s.status for s in traffic.sent}
     assert statuses <= {200, 503}, statuses
@@ -149,6 +139,25 @@ async def test_broker_restart_under_traffic_loses_no_acknowledged_webhook(
     sent = {s.delivery_id: s.body for s in traffic.sent}
     assert all(sent.get(d) == value for d, value in logged.items()), "the log holds a stranger"
     assert await router.terminate() == 0
+
+
+async def restart_broker_under(traffic: Traffic, *, before: int, after: int) -> float:
+    """Stop and restart (empty) the loop's broker while `traffic` flows: `before` webhooks
+    accepted first, a few refused meanwhile, `after` accepted by the new broker. The time the
+    old broker was gone, for `Traffic.answered(since=...)`."""
+    broker = traffic.loop.broker
+    traffic.start(senders=4)
+    try:
+        await eventually(lambda: _at_least(traffic.answered(200), before), timeout=30)
+        await broker.stop()
+        gone = monotonic()
+        await eventually(lambda: _at_least(traffic.answered(503, since=gone), 4), timeout=30)
+        await broker.start()
+        back = monotonic()
+        await eventually(lambda: _at_least(traffic.answered(200, since=back), after), timeout=45)
+    finally:
+        await traffic.stop()
+    return gone
 
 
 async def _at_least(items: list[Any], count: int) -> bool:

@@ -17,11 +17,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from router.app import RUNTIME
-from router.clock import monotonic
 from router.core.meeting_state import MeetingState
 from router.kafka import client_options
 from tests.plugins.e2e import Loop, eventually, wire
-from tests.test_faults import Traffic, start_at
+from tests.test_faults import Traffic, restart_broker_under, start_at
 
 # On 3 partitions these ids land on partitions 0, 1 and 2.
 MEETINGS = ["m-group-1", "m-group-5", "m-group-0"]
@@ -197,17 +196,7 @@ async def test_after_the_broker_restarts_empty_every_accepted_webhook_is_decided
     loop = await make_loop(policy=NEVER)
     router = await loop.start_router()
     traffic = Traffic(loop, router.url)
-    traffic.start(senders=4)
-    try:
-        await eventually(lambda: at_least(traffic.answered(200), 150), timeout=30)
-        await loop.broker.stop()
-        gone = monotonic()
-        await eventually(lambda: at_least(traffic.answered(503, since=gone), 4), timeout=30)
-        await loop.broker.start()
-        back = monotonic()
-        await eventually(lambda: at_least(traffic.answered(200, since=back), 60), timeout=45)
-    finally:
-        await traffic.stop()
+    gone = await restart_broker_under(traffic, before=150, after=60)
     accepted = {s.delivery_id for s in traffic.answered(200, since=gone)}
 
     async def undecided() -> bool:
@@ -217,10 +206,6 @@ async def test_after_the_broker_restarts_empty_every_accepted_webhook_is_decided
 
     await eventually(undecided, timeout=60, interval=1.0)
     await router.stop()
-
-
-async def at_least(items: list[Any], count: int) -> bool:
-    return len(items) >= count
 
 
 async def test_an_ended_meeting_is_tombstoned_after_the_grace_period_and_a_live_one_kept(
