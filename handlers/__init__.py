@@ -3,17 +3,18 @@ ports, decide and act. `handler_for` maps a parsed event to its handler."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from handlers.artifacts import handle_artifact
-from handlers.base import Delivery, HandlerResult, Ports
+from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from handlers.meetings import handle_meeting
 from handlers.participants import handle_participant
 from handlers.recordings import handle_recording
 from router.core import events
 
-Handler = Callable[[Any, Any, Delivery, Ports], Awaitable[HandlerResult]]
+# A handler answers at once, or is a flow that may yield RTK requests first.
+Handler = Callable[[Any, Any, Delivery, Ports], HandlerResult | HandlerFlow]
 
 _HANDLERS: dict[type[Any], Handler] = {
     events.MeetingStarted: handle_meeting,
@@ -33,4 +34,4 @@ def handler_for(event: object) -> Handler | None:
     return _HANDLERS.get(type(event))
 
 
-__all__ = ["Delivery", "Handler", "HandlerResult", "Ports", "handler_for"]
+__all__ = ["Delivery", "Handler", "HandlerFlow", "HandlerResult", "Ports", "handler_for"]

@@ -10,7 +10,7 @@ from router.core.meeting_state import MeetingState
 from router.core.record_builders import meeting_record
 
 
-async def handle_artifact(
+def handle_artifact(
     event: ChatSynced | MeetingTranscript | MeetingSummary | LivestreamStatusUpdate,
     state: MeetingState,
     delivery: Delivery,

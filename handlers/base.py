@@ -1,16 +1,22 @@
 """What every handler is given and gives back: the delivery's facts, the ports to the outside,
-and a result (the meeting's new state, the records to publish, a reason to dead-letter)."""
+and a result (the meeting's new state, the records to publish, a reason to dead-letter).
+
+Handlers are plain functions. One that may need RTK is a generator (a `HandlerFlow`): it yields
+the RTK requests of its decision and is sent their answers (see `router.core.decision_flow`),
+so that the worker decides whether and when to carry them out.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
 from router.core.records import Record
+from router.core.rtk_requests import Answer, Request
 from router.metrics import Metrics
 from router.realtimekit import RtkClient
 
@@ -46,3 +52,6 @@ class HandlerResult:
     dead_letter: str | None = None
     stage: str = "effects"
     notes: tuple[str, ...] = field(default=())
+
+
+HandlerFlow = Generator[Request, Answer, HandlerResult]

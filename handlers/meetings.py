@@ -3,19 +3,19 @@ written `on: meeting.started`."""
 
 from __future__ import annotations
 
-from handlers.base import Delivery, HandlerResult, Ports
+from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from handlers.policy_step import decide_and_act
 from router.core.events import MeetingEnded, MeetingStarted
 from router.core.meeting_state import MeetingState
 from router.core.record_builders import meeting_record
 
 
-async def handle_meeting(
+def handle_meeting(
     event: MeetingStarted | MeetingEnded,
     state: MeetingState,
     delivery: Delivery,
     ports: Ports,
-) -> HandlerResult:
+) -> HandlerFlow:
     """Start or end the session; a start may decide a recording by policy."""
     meeting = event.meeting
     state = state.enter_session(
@@ -28,7 +28,7 @@ async def handle_meeting(
         )
     state = state.started(meeting.session_id)
     lifecycle = meeting_record(event, state, received_at=delivery.received_at)
-    decided = await decide_and_act(
+    decided = yield from decide_and_act(
         trigger=event.name,
         state=state,
         participant=None,

@@ -3,19 +3,19 @@ publish the lifecycle record, and decide by policy with the session as it is aft
 
 from __future__ import annotations
 
-from handlers.base import Delivery, HandlerResult, Ports
+from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from handlers.policy_step import decide_and_act
 from router.core.events import ParticipantJoined, ParticipantLeft
 from router.core.meeting_state import MeetingState
 from router.core.record_builders import meeting_record
 
 
-async def handle_participant(
+def handle_participant(
     event: ParticipantJoined | ParticipantLeft,
     state: MeetingState,
     delivery: Delivery,
     ports: Ports,
-) -> HandlerResult:
+) -> HandlerFlow:
     """Apply the join or leave, then let the policy decide."""
     meeting = event.meeting
     session_id = meeting.session_id
@@ -33,7 +33,7 @@ async def handle_participant(
     if state.is_past_session(session_id) and session_id != state.session_id:
         # A late event of a session that is over: recorded, but no policy acts on it.
         return HandlerResult(state, (lifecycle,))
-    decided = await decide_and_act(
+    decided = yield from decide_and_act(
         trigger=event.name,
         state=state,
         participant=person,

@@ -1,6 +1,6 @@
 """Deciding by policy and carrying the decision out, shared by the participant and meeting
-handlers: the decision flow (`router.core.decision_flow`) driven against the RTK client, and
-the decision record with what the flow started.
+handlers: the decision flow (`router.core.decision_flow`), whose RTK requests are passed up to
+whoever runs the handler, and the decision record with what the flow started.
 
 The flow keeps the guarantee of at most one recording per meeting session; this module only
 feeds it the event and the meeting, and turns what it returns into records.
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from handlers.base import Delivery, HandlerResult, Ports
+from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from router.core.decision_flow import DecisionInput, StartedRecording, decide
 from router.core.events import ParticipantInfo, RecordingInfo
 from router.core.meeting_state import MeetingState
 from router.core.record_builders import policy_decision, recording_changed
 from router.core.records import Record
-from router.decision_driver import drive, without_calls
 
 
-async def decide_and_act(
+def decide_and_act(
     *,
     trigger: str,
     state: MeetingState,
@@ -27,8 +26,9 @@ async def decide_and_act(
     event_time: dt.datetime | None,
     delivery: Delivery,
     ports: Ports,
-) -> HandlerResult:
-    """One decision record for an event some rule is written for, and the effect it calls for."""
+) -> HandlerFlow:
+    """One decision record for an event some rule is written for, and the effect it calls for.
+    Without an RTK client the flow asks for nothing (`can_call` False)."""
     flow = decide(
         DecisionInput(
             trigger=trigger,
@@ -40,10 +40,7 @@ async def decide_and_act(
             can_call=ports.rtk is not None,
         )
     )
-    if ports.rtk is None:
-        decided = without_calls(flow)
-    else:
-        decided = await drive(flow, ports.rtk)
+    decided = yield from flow
     if decided is None:
         return HandlerResult(state)
     effect = decided.effect

@@ -9,7 +9,7 @@ from router.core.meeting_state import MeetingState
 from router.core.record_builders import recording_changed
 
 
-async def handle_recording(
+def handle_recording(
     event: RecordingStatusUpdate,
     state: MeetingState,
     delivery: Delivery,

@@ -135,7 +135,10 @@ class KafkaConfig(_Strict):
 
 
 class WorkerConfig(_Strict):
+    # Backpressure: fetching pauses while this many events, or this many meetings, wait on
+    # RTK (and resumes below half of both).
     max_in_flight: int = Field(2000, gt=0)
+    max_waiting_meetings: int = Field(500, gt=0)
     # An ended meeting's state is kept this long for late events, then tombstoned.
     ended_state_grace_seconds: float = Field(3600.0, ge=0)
 

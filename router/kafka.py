@@ -256,24 +256,81 @@ class Publisher:
         ordered = sorted(partitions)
         return int(ordered[hashed % len(ordered)])
 
-    async def publish_many(self, messages: Iterable[Message], timeout: float) -> None:
-        """Send several messages and wait until every one is acknowledged."""
-        sends = [
-            self.publish(
-                m.topic,
-                m.value,
-                key=m.key,
-                headers=m.headers,
-                timeout=timeout,
-                partition=m.partition,
-            )
-            for m in messages
-        ]
-        if len(sends) == 1:
-            # The worker publishes message by message: no task and gather for a lone send.
-            await sends[0]
-            return
-        await asyncio.gather(*sends)
+    async def send_all(self, messages: Sequence[Message], timeout: float) -> Unsent:
+        """Send every message, then wait once for all their acknowledgements, all within one
+        deadline; what was not acknowledged comes back, to be sent again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sent: list[asyncio.Future[Any] | None] = []
+        error: str | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                if self._producer is None:
+                    return Unsent(list(messages), "not connected to the broker")
+                if self._suspect:
+                    missing = await self.verify_topics()
+                    if missing:
+                        return Unsent(list(messages), f"topics missing: {', '.join(missing)}")
+                for m in messages:  # (one at a time: what was sent before a failure counts)
+                    sent.append(await self._send(m))  # noqa: PERF401
+        except TimeoutError:
+            error = f"no acknowledgement from the broker within {timeout} s"
+        except (KafkaError, OSError) as exc:
+            error = f"the broker refused the message: {type(exc).__name__}"
+        waiting = [f for f in sent if f is not None]
+        if waiting and error is None:
+            _, late = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
+            if late:
+                error = f"no acknowledgement from the broker within {timeout} s"
+        unsent = _unsent(messages, sent, error)
+        if unsent.messages:
+            self.mark_suspect()
+        return unsent
+
+    async def _send(self, m: Message) -> asyncio.Future[Any]:
+        partition = m.partition
+        if partition is None and m.key is not None:
+            partition = self._partition_of(m.topic, m.key)
+        future: asyncio.Future[Any] = await self._producer.send(
+            m.topic, m.value, key=m.key, headers=m.headers, partition=partition
+        )
+        return future
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """The messages of a `send_all` the broker did not acknowledge, and why (None: all were)."""
+
+    messages: list[Message]
+    error: str | None
+
+
+def _unsent(
+    messages: Sequence[Message], sent: list[asyncio.Future[Any] | None], error: str | None
+) -> Unsent:
+    """The messages without an acknowledgement, in their order."""
+    unsent: list[Message] = []
+    for index, message in enumerate(messages):
+        future = sent[index] if index < len(sent) else None
+        if future is None or not future.done():
+            unsent.append(message)
+            if future is not None:
+                future.add_done_callback(_retrieve)
+        elif future.cancelled() or future.exception() is not None:
+            unsent.append(message)
+            error = error or f"the broker refused the message: {_error_name(future)}"
+    return Unsent(unsent, error if unsent else None)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a late acknowledgement's failure as seen (it was already counted as unsent)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _error_name(future: asyncio.Future[Any]) -> str:
+    exc = None if future.cancelled() else future.exception()
+    return type(exc).__name__ if exc is not None else "cancelled"
 
 
 class Consumer:

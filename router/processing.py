@@ -1,10 +1,11 @@
 """One webhook from the log, processed: parsed, recognised if already handled, handed to its
 family's handler, and turned into the messages to publish (records, dead-letter, new state).
 
-Nothing here produces or commits; the worker publishes what `process` returns and commits
-the offset only after the broker acknowledged all of it. A body already processed for the
-meeting (same SHA-256, remembered in the meeting's state) yields nothing: RTK's retries and a
-replay after a crash do not decide twice.
+`step` goes as far as it can without RTK; an event whose decision needs RTK comes back
+`Waiting`, and `resume` carries out its requests. Nothing here produces or commits: the worker
+publishes what comes back and commits the offset only after the broker acknowledged all of it.
+A body already processed for the meeting (its SHA-256, remembered in the meeting's state)
+yields nothing: RTK's retries and a replay after a crash do not decide twice.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from handlers import Delivery, HandlerResult, Ports, handler_for
+from handlers import Delivery, HandlerFlow, HandlerResult, Ports, handler_for
 from handlers.base import Mode
 from router.config import TopicsConfig
 from router.core.delivery import RTK_EVENTS, meeting_key
@@ -27,12 +28,40 @@ from router.core.recording_state import DUPLICATE
 from router.core.records import Record as TopicRecord
 from router.core.records import cloudevent_headers, cloudevent_id
 from router.core.redaction import redact_body
+from router.core.rtk_requests import Request
 from router.core.timeparse import parse_timestamp
+from router.decision_driver import answer
 from router.errors import InvalidEvent
 from router.kafka import Message, Record
 from router.metrics import Metrics
 
 log = logging.getLogger("router.processing")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One webhook being processed: what its result is built from."""
+
+    record: Record
+    event_name: str
+    meeting_id: str
+    state: MeetingState
+    digest: str
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An event whose handler waits on RTK: its first request and the rest of its flow
+    (`Processor.resume` carries them out)."""
+
+    context: _Context
+    flow: HandlerFlow
+    request: Request
+
+    @property
+    def meeting_id(self) -> str:
+        return self.context.meeting_id
 
 
 @dataclass(frozen=True)
@@ -64,26 +93,17 @@ class Processor:
         """Decide with `policy` from the next event on (a configuration reload)."""
         self._ports = replace(self._ports, policy=policy, mode=mode)
 
-    async def process(self, record: Record, state: MeetingState | None) -> Processed:
-        """Process one webhook given the meeting's state before it."""
-        headers = dict(record.headers)
-        delivery = Delivery(
-            delivery_id=_text(headers.get("router-delivery-id"))
-            or _text(headers.get("rtk-uuid"))
-            or f"{record.topic}/{record.partition}/{record.offset}",
-            received_at=parse_timestamp(_text(headers.get("router-received-at"))) or self._now(),
-            source=_text(headers.get("router-source")) or "-",
-        )
-        body = record.value or b""
+    def step(self, record: Record, state: MeetingState | None) -> Processed | Waiting:
+        """Process one webhook given the meeting's state before it, as far as it goes without
+        RTK: the result, or the event `Waiting` on its first RTK request."""
         parsed = self._parse(record)
         if isinstance(parsed, Processed):
             return parsed
         event, meeting_id = parsed
-        name = event.name
         state = state or MeetingState(meeting_id)
-        digest = "b:" + hashlib.sha256(body).hexdigest()[:32]
+        digest = "b:" + hashlib.sha256(record.value or b"").hexdigest()[:32]
         if state.has_seen(digest):
-            self._metrics.events.labels(event=name, result="duplicate").inc()
+            self._metrics.events.labels(event=event.name, result="duplicate").inc()
             if isinstance(event, RecordingStatusUpdate):
                 # A status RTK delivered twice is a dropped recording update like any other
                 # repeated status, whichever check caught it.
@@ -91,22 +111,71 @@ class Processor:
             return Processed(meeting_id, None)
         handler = handler_for(event)
         assert handler is not None  # every known event type has a handler
+        context = _Context(record, event.name, meeting_id, state, digest, self._delivery(record))
         try:
-            result: HandlerResult = await handler(event, state, delivery, self._ports)
+            outcome = handler(event, state, context.delivery, self._ports)
+            if isinstance(outcome, HandlerResult):
+                return self._finish(context, outcome)
+            request = next(outcome)
+        except StopIteration as done:
+            return self._finish(context, done.value)
         except Exception as exc:
-            log.exception("handler failed", extra={"event": name, "meeting_id": meeting_id})
-            error = f"handler error: {type(exc).__name__}"
-            dead = self.dead_letter(record, meeting_id, error, "handler")
-            return Processed(meeting_id, state.mark_seen(digest), dead.messages)
+            return self._failed(context, exc)
+        return Waiting(context, outcome, request)
+
+    async def resume(self, waiting: Waiting) -> Processed:
+        """Carry out the RTK requests of a waiting event, then finish it."""
+        context, flow, request = waiting.context, waiting.flow, waiting.request
+        api = self._ports.rtk
+        try:
+            while True:
+                if api is None:  # (handlers ask for nothing without a client: a bug)
+                    request = flow.throw(RuntimeError(f"{request!r} asked of no RTK client"))
+                else:
+                    request = flow.send(await answer(request, api))
+        except StopIteration as done:
+            return self._finish(context, done.value)
+        except Exception as exc:
+            return self._failed(context, exc)
+
+    async def process(self, record: Record, state: MeetingState | None) -> Processed:
+        """Process one webhook to its end, RTK requests included."""
+        stepped = self.step(record, state)
+        return await self.resume(stepped) if isinstance(stepped, Waiting) else stepped
+
+    def _delivery(self, record: Record) -> Delivery:
+        headers = dict(record.headers)
+        return Delivery(
+            delivery_id=_text(headers.get("router-delivery-id"))
+            or _text(headers.get("rtk-uuid"))
+            or f"{record.topic}/{record.partition}/{record.offset}",
+            received_at=parse_timestamp(_text(headers.get("router-received-at"))) or self._now(),
+            source=_text(headers.get("router-source")) or "-",
+        )
+
+    def _finish(self, context: _Context, result: HandlerResult) -> Processed:
+        meeting_id, delivery = context.meeting_id, context.delivery
         messages = [self._message(r, meeting_id, delivery) for r in result.records]
         if result.dead_letter is not None:
-            dead = self.dead_letter(record, meeting_id, result.dead_letter, result.stage)
+            dead = self.dead_letter(context.record, meeting_id, result.dead_letter, result.stage)
             messages.extend(dead.messages)
+        name = context.event_name
         self._metrics.events.labels(
             event=name if name in RTK_EVENTS else "other",
             result="dead_letter" if result.dead_letter else "ok",
         ).inc()
-        return Processed(meeting_id, result.state.mark_seen(digest), tuple(messages))
+        return Processed(meeting_id, result.state.mark_seen(context.digest), tuple(messages))
+
+    def _failed(self, context: _Context, exc: Exception) -> Processed:
+        """A handler that raised: a bug, so the event is dead-lettered rather than retried."""
+        log.error(
+            "handler failed",
+            exc_info=exc,
+            extra={"event": context.event_name, "meeting_id": context.meeting_id},
+        )
+        error = f"handler error: {type(exc).__name__}"
+        dead = self.dead_letter(context.record, context.meeting_id, error, "handler")
+        return Processed(context.meeting_id, context.state.mark_seen(context.digest), dead.messages)
 
     def _parse(self, record: Record) -> tuple[KnownEvent, str] | Processed:
         """The event and its meeting, or what to do instead (dead-letter, or nothing)."""

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from router import clock
+from router.backoff import Backoff
 from router.errors import RtkApiError
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,9 @@ class Retrier:
         rng: random.Random | None = None,
     ) -> None:
         self.budget = budget
-        self.base = base
-        self.cap = cap
+        self._backoff = Backoff(base, cap, jitter=True, rng=rng or random.Random())  # noqa: S311
         self._sleep = sleep
         self._monotonic = monotonic
-        # Jitter only spreads retries apart; it is not a secret.
-        self._rng = rng or random.Random()  # noqa: S311
 
     def deadline(self) -> float:
         """When a call starting now must stop retrying."""
@@ -108,8 +106,7 @@ class Retrier:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))] for the n-th failure."""
-        ceiling = min(self.cap, self.base * 2.0 ** min(attempt - 1, 60))
-        return self._rng.uniform(0.0, ceiling)
+        return self._backoff.delay(attempt)
 
     async def pause(self, failure: Failure, *, attempt: int, deadline: float) -> None:
         """Wait before attempt `attempt + 1`, or raise when the budget is spent."""

@@ -1,12 +1,17 @@
-"""The worker: a consumer-group member on the webhooks topic that processes each meeting's
-events in order, different meetings concurrently, and commits an offset only once everything
-its message caused is acknowledged by the broker.
+"""The worker's fetch-commit loop: a consumer-group member on the webhooks topic that handles
+each fetched batch as a unit and commits an offset only once everything its message caused is
+acknowledged by the broker.
 
-Each meeting gets a lane (a queue drained by one task), so one meeting's slow RTK retries hold
-up nobody else. Offsets complete out of order and `PartitionOffsets` says how far a partition
-may be committed. Per-meeting state is written to the compacted state topic, on the same
-partition number as the meeting's webhooks, and restored from there when a partition is
-assigned: after a restart, or when a rebalance moves it to another instance.
+A batch goes through four steps. **Decide**: the events run in offset order, each against its
+meeting's state as the previous one left it; every event that needs no RTK call is finished
+here, without awaiting anything. An event that does need RTK hands its meeting to
+`WaitingMeetings`, which holds back that meeting's later events only. **Publish**: every record
+of the batch is sent, and the acknowledgements awaited once, together. **Remember**: then each
+touched meeting's last state, once, on the compacted state topic. **Commit**: the offsets up to
+the first one still in flight (`PartitionOffsets` tracks them out of order).
+
+States are restored from the state topic when a partition is assigned, after a restart or when
+a rebalance moves it to another instance (`MeetingStates`).
 """
 
 from __future__ import annotations
@@ -14,31 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from router.backoff import Backoff
 from router.clock import monotonic
 from router.config import Settings
-from router.core.meeting_state import MeetingState
 from router.core.offsets import PartitionOffsets
-from router.errors import PublishError
-from router.kafka import (
-    BROKER_ERRORS,
-    Consumer,
-    Message,
-    Publisher,
-    Record,
-    partition_counts,
-    read_partitions,
-)
+from router.kafka import BROKER_ERRORS, Consumer, Message, Publisher, Record, partition_counts
 from router.metrics import Metrics
-from router.processing import Processed, Processor
+from router.processing import Processed, Processor, Waiting
+from router.worker.states import MeetingStates
+from router.worker.waiting import Entry, WaitingMeetings
 
 log = logging.getLogger("router.worker")
 _RESTORE_ERRORS: tuple[type[BaseException], ...] = (*BROKER_ERRORS, TimeoutError)
+# Waits between attempts at something the broker must take (publishing, restoring).
+BROKER_BACKOFF = Backoff(base=0.2, cap=5.0)
 
 
 class Worker:
-    """Consumes, dispatches to per-meeting lanes, publishes, commits."""
+    """Consumes, decides a batch at a time, publishes, commits."""
 
     def __init__(
         self,
@@ -62,10 +62,8 @@ class Worker:
             on_assign=self._assigned,
             on_revoke=self._revoked,
         )
-        self._states: dict[str, MeetingState] = {}
-        self._partition_of: dict[str, int] = {}
-        # Meetings whose session is over, and when that was last seen (see `_forget_ended`).
-        self._ended: dict[str, float] = {}
+        self._states = MeetingStates(self._kafka, bootstrap, metrics)
+        self._waiting = WaitingMeetings(self._carry_on, self._handle_held)
         self._offsets: dict[int, PartitionOffsets] = {}
         # Partitions whose meeting states are back (see `_restored_only`).
         self._restored: set[int] = set()
@@ -73,9 +71,6 @@ class Worker:
         # nothing more of them is dispatched.
         self._revoking: set[int] = set()
         self._restore_done = asyncio.Event()
-        self._lanes: dict[str, asyncio.Queue[tuple[Record, PartitionOffsets]]] = {}
-        self._lane_tasks: set[asyncio.Task[None]] = set()
-        self._in_flight = 0
         self._paused = False
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -119,7 +114,7 @@ class Worker:
         else:
             return
         self.status = "waiting for partitions"
-        next_lag = 0.0
+        next_check = 0.0
         try:
             while not self._stopping.is_set():
                 try:
@@ -128,12 +123,13 @@ class Worker:
                     log.warning("fetch failed", extra={"error": type(exc).__name__})
                     await self._sleep(1.0)
                     continue
-                for record in await self._restored_only(batch):
-                    self._dispatch(record)
+                usable = await self._restored_only(batch)
+                if usable:
+                    await self._handle_batch(usable)
                 self._apply_backpressure()
                 await self._commit()
-                if monotonic() >= next_lag:
-                    next_lag = monotonic() + 5.0
+                if monotonic() >= next_check:
+                    next_check = monotonic() + 5.0
                     await self._drop_positions_of_new_logs(list(self._offsets))
                     await self._forget_ended()
                     await self._report_lag()
@@ -142,8 +138,7 @@ class Worker:
         finally:
             with contextlib.suppress(*BROKER_ERRORS):
                 await self._consumer.stop()
-            for task in list(self._lane_tasks):
-                task.cancel()
+            self._waiting.cancel()
 
     async def _topics_match(self) -> bool:
         """Whether the state topic has as many partitions as the webhooks topic (a meeting's
@@ -207,7 +202,39 @@ class Worker:
         usable = self._restored - self._revoking
         return [r for r in batch if r.partition in usable]
 
-    def _dispatch(self, record: Record) -> None:
+    async def _handle_batch(self, batch: Sequence[Record]) -> None:
+        """Decide every event of the batch that needs no RTK call, then publish all their
+        records with one wait, then each touched meeting's last state, then mark them done."""
+        published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        messages: list[Message] = []
+        touched: dict[str, tuple[int, Processed]] = {}
+        finished: list[Entry] = []
+        for record in batch:
+            entry = self._dispatch(record)
+            meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+            if meeting_id is not None and meeting_id in self._waiting:
+                self._waiting.hold(meeting_id, entry)
+                continue
+            stepped = self._step(record)
+            if isinstance(stepped, Waiting):
+                self._waiting.wait(stepped, entry, published)
+                continue
+            messages.extend(stepped.messages)
+            if stepped.meeting_id is not None and stepped.state is not None:
+                self._states.put(stepped.meeting_id, record.partition, stepped.state)
+                touched[stepped.meeting_id] = (record.partition, stepped)
+            finished.append(entry)
+        try:
+            # The records first, then the states: state that says "processed" must never be on
+            # the log while a record of that processing could still be missing.
+            await self._publish_all(messages)
+            await self._publish_all(self._state_messages(touched.values()))
+        finally:
+            published.set_result(None)
+        for entry in finished:
+            entry.done()
+
+    def _dispatch(self, record: Record) -> Entry:
         tracker = self._offsets.setdefault(record.partition, PartitionOffsets())
         if tracker.behind(record.offset):
             # A log never goes back: this partition's log is a new one (a broker that came
@@ -218,98 +245,91 @@ class Worker:
             )
             tracker = self._offsets[record.partition] = PartitionOffsets()
         tracker.dispatched(record.offset)
-        self._in_flight += 1
-        lane_key = (
-            record.key.decode("utf-8", "replace")
-            if record.key
-            else f"\x00{record.partition}/{record.offset}"
-        )
-        queue = self._lanes.get(lane_key)
-        if queue is None:
-            queue = asyncio.Queue()
-            self._lanes[lane_key] = queue
-            task = asyncio.create_task(self._lane(lane_key, queue))
-            self._lane_tasks.add(task)
-            task.add_done_callback(self._lane_tasks.discard)
-        queue.put_nowait((record, tracker))
+        return Entry(record, tracker)
 
-    async def _lane(
-        self, lane_key: str, queue: asyncio.Queue[tuple[Record, PartitionOffsets]]
-    ) -> None:
-        while True:
-            try:
-                record, tracker = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                del self._lanes[lane_key]
-                return
-            await self._handle(record)
-            # (the tracker it was dispatched under: a log started again has a new one)
-            tracker.done(record.offset)
-            self._in_flight -= 1
-
-    async def _handle(self, record: Record) -> None:
+    def _step(self, record: Record) -> Processed | Waiting:
         meeting_id = record.key.decode("utf-8", "replace") if record.key else None
-        state = self._states.get(meeting_id) if meeting_id else None
         try:
-            processed = await self._processor.process(record, state)
+            return self._processor.step(record, self._states.get(meeting_id))
         except Exception as exc:  # a bug: dead-letter the event rather than wedge the partition
-            log.exception("processing failed", extra={"offset": record.offset})
-            processed = self._processor.dead_letter(
-                record, meeting_id, f"internal error: {type(exc).__name__}", "worker"
-            )
-        await self._publish(processed, record.partition)
-        if processed.meeting_id is not None and processed.state is not None:
-            self._states[processed.meeting_id] = processed.state
-            self._partition_of[processed.meeting_id] = record.partition
-            self._note_ended(processed.meeting_id, processed.state)
+            return self._internal_error(record, meeting_id, exc)
 
-    async def _publish(self, processed: Processed, partition: int) -> None:
-        """The records first, then the meeting's state: state that says "processed" must never
-        be on the log while a record of that processing could still be missing."""
+    def _internal_error(self, record: Record, meeting_id: str | None, exc: Exception) -> Processed:
+        log.error("processing failed", exc_info=exc, extra={"offset": record.offset})
+        return self._processor.dead_letter(
+            record, meeting_id, f"internal error: {type(exc).__name__}", "worker"
+        )
+
+    async def _carry_on(
+        self, waiting: Waiting, entry: Entry, published: asyncio.Future[None]
+    ) -> None:
+        """Finish an event that waited on RTK, once its batch's records (its meeting's earlier
+        events among them) are on the log."""
+        try:
+            processed = await self._processor.resume(waiting)
+        except Exception as exc:
+            processed = self._internal_error(entry.record, waiting.meeting_id, exc)
+        await asyncio.shield(published)
+        await self._finish(processed, entry)
+
+    async def _handle_held(self, entry: Entry) -> None:
+        """A later event of a meeting that waited on RTK, in its lane."""
+        record = entry.record
+        meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+        try:
+            processed = await self._processor.process(record, self._states.get(meeting_id))
+        except Exception as exc:
+            processed = self._internal_error(record, meeting_id, exc)
+        await self._finish(processed, entry)
+
+    async def _finish(self, processed: Processed, entry: Entry) -> None:
+        """Publish one event's records, then its meeting's state, then mark it done."""
+        partition = entry.record.partition
         await self._publish_all(list(processed.messages))
-        if partition not in self._restored:
-            # The partition moved to another instance while this event was in flight: its
-            # new owner's state is the one that counts; ours must not overwrite it.
-            return
         if processed.meeting_id is not None and processed.state is not None:
-            state = Message(
-                self._kafka.topics.state,
-                processed.meeting_id.encode(),
-                processed.state.to_json(),
-                [],
-                partition=partition,
-            )
-            await self._publish_all([state])
+            self._states.put(processed.meeting_id, partition, processed.state)
+            await self._publish_all(self._state_messages([(partition, processed)]))
+        entry.done()
+
+    def _state_messages(self, touched: Iterable[tuple[int, Processed]]) -> list[Message]:
+        # A partition that moved to another instance while its events were in flight: its new
+        # owner's state is the one that counts; ours must not overwrite it.
+        return [
+            self._states.message(processed.meeting_id, partition, processed.state)
+            for partition, processed in touched
+            if processed.meeting_id is not None and partition in self._restored
+        ]
 
     async def _publish_all(self, messages: list[Message]) -> None:
         # The effects already happened: keep the records and try until the broker takes them.
-        # The offset stays uncommitted meanwhile, so a crash replays rather than loses them.
-        delay = 0.2
+        # The offsets stay uncommitted meanwhile, so a crash replays rather than loses them.
+        delays = BROKER_BACKOFF.delays()
         pending = messages
         while pending:
-            results = await asyncio.gather(
-                *(
-                    self._publisher.publish_many([m], self._kafka.ack_timeout_seconds)
-                    for m in pending
-                ),
-                return_exceptions=True,
-            )
-            for result in results:
-                if isinstance(result, BaseException) and not isinstance(result, PublishError):
-                    raise result
-            pending = [m for m, r in zip(pending, results, strict=True) if r is not None]
+            unsent = await self._publisher.send_all(pending, self._kafka.ack_timeout_seconds)
+            pending = unsent.messages
             if pending:
-                log.warning("publishing failed; retrying", extra={"messages": len(pending)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning(
+                    "publishing failed; retrying",
+                    extra={"messages": len(pending), "error": unsent.error},
+                )
+                await asyncio.sleep(next(delays))
 
     def _apply_backpressure(self) -> None:
-        limit = self._settings.worker.max_in_flight
+        """Stop fetching while too many events wait on RTK, or too many meetings do."""
+        worker = self._settings.worker
         parts = self._consumer.assignment()
-        if not self._paused and self._in_flight >= limit:
+        held, meetings = self._waiting.held, len(self._waiting)
+        if not self._paused and (
+            held >= worker.max_in_flight or meetings >= worker.max_waiting_meetings
+        ):
             self._consumer.pause(parts)
             self._paused = True
-        elif self._paused and self._in_flight < limit // 2:
+        elif (
+            self._paused
+            and held < worker.max_in_flight // 2
+            and meetings < worker.max_waiting_meetings // 2
+        ):
             self._consumer.resume(parts)
             self._paused = False
 
@@ -345,21 +365,15 @@ class Worker:
 
     async def _assigned(self, partitions: list[int]) -> None:
         started = monotonic()
-        delay = 0.5
+        delays = BROKER_BACKOFF.delays()
         while True:
             # No event of these partitions may be processed before their state is back.
             try:
-                restored = await self._restore(partitions)
+                restored = await self._states.restore(partitions)
                 break
             except _RESTORE_ERRORS as exc:
                 log.warning("restoring state failed; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        for meeting_id, (partition, _) in restored.items():
-            self._partition_of[meeting_id] = partition
-        self._states.update((m, state) for m, (_, state) in restored.items())
-        for meeting_id, (_, state) in restored.items():
-            self._note_ended(meeting_id, state)
+                await asyncio.sleep(next(delays))
         for partition in partitions:
             self._offsets[partition] = PartitionOffsets()
         self._restored.update(partitions)
@@ -369,48 +383,10 @@ class Worker:
             "partitions assigned",
             extra={
                 "partitions": partitions,
-                "meetings_restored": len(restored),
+                "meetings_restored": restored,
                 "restore_ms": round((monotonic() - started) * 1000),
             },
         )
-
-    async def _restore(self, partitions: list[int]) -> dict[str, tuple[int, MeetingState]]:
-        """The newest state of each meeting of these partitions, from the state topic, read
-        a batch at a time with the event loop free in between (webhooks keep being
-        answered during a long restore)."""
-        restored: dict[str, tuple[int, MeetingState]] = {}
-        topic = self._kafka.topics.state
-        async for batch in read_partitions(self._kafka, self._bootstrap, topic, partitions):
-            for record in batch:
-                if record.key is None:
-                    continue
-                meeting_id = record.key.decode("utf-8", "replace")
-                state = self._decode_state(record)
-                if state is None:
-                    restored.pop(meeting_id, None)
-                else:
-                    restored[meeting_id] = (record.partition, state)
-            await asyncio.sleep(0)
-        return restored
-
-    def _decode_state(self, record: Record) -> MeetingState | None:
-        """A state record's meeting state; None for a tombstone, or for a corrupt record,
-        which is counted and logged rather than left to stop the partition."""
-        if record.value is None:
-            return None
-        try:
-            return MeetingState.from_json(record.value)
-        except ValueError as exc:
-            self._metrics.state_records_invalid.inc()
-            log.warning(
-                "state record skipped: it cannot be decoded",
-                extra={
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "error": type(exc).__name__,
-                },
-            )
-            return None
 
     async def _revoked(self, partitions: list[int]) -> None:
         # The events in flight finish first, state writes included: an offset is committed
@@ -422,11 +398,7 @@ class Worker:
         await self._commit(partitions)
         self._restored.difference_update(partitions)
         self._revoking.difference_update(partitions)
-        gone = set(partitions)
-        for meeting_id in [m for m, p in self._partition_of.items() if p in gone]:
-            self._states.pop(meeting_id, None)
-            self._ended.pop(meeting_id, None)
-            del self._partition_of[meeting_id]
+        self._states.drop_partitions(partitions)
         for partition in partitions:
             self._offsets.pop(partition, None)
         log.info("partitions revoked", extra={"partitions": partitions})
@@ -460,35 +432,19 @@ class Worker:
         with contextlib.suppress(*BROKER_ERRORS, AssertionError):  # (no longer assigned)
             await self._consumer.seek_to_beginning(self._kafka.topics.webhooks, lost)
 
-    def _note_ended(self, meeting_id: str, state: MeetingState) -> None:
-        if state.is_over:
-            self._ended[meeting_id] = monotonic()
-        else:
-            self._ended.pop(meeting_id, None)
-
     async def _forget_ended(self) -> None:
         """Tombstone the state of meetings over for longer than the grace period, on the
         state topic first and then in memory, so that state stays bounded by live meetings.
-        (Runs between fetches: no event of these meetings can be dispatched meanwhile.)"""
-        cutoff = monotonic() - self._settings.worker.ended_state_grace_seconds
-        due = [
-            m
-            for m, since in self._ended.items()
-            if since <= cutoff
-            and m not in self._lanes
-            and self._partition_of.get(m) in self._restored
-        ]
+        (Runs between batches: no event of these meetings can be dispatched meanwhile.)"""
+        grace = self._settings.worker.ended_state_grace_seconds
+        due = self._states.due(grace, busy=self._waiting, owned=self._restored)
         if not due:
             return
-        tombstones = [
-            Message(self._kafka.topics.state, m.encode(), None, [], partition=self._partition_of[m])
-            for m in due
-        ]
-        await self._publish_all(tombstones)
+        await self._publish_all(
+            [self._states.message(m, self._states.partition_of(m), None) for m in due]
+        )
         for meeting_id in due:
-            self._states.pop(meeting_id, None)
-            self._partition_of.pop(meeting_id, None)
-            self._ended.pop(meeting_id, None)
+            self._states.forget(meeting_id)
         log.info("ended meetings forgotten", extra={"meetings": len(due)})
 
     async def _report_lag(self) -> None:
