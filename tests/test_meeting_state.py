@@ -3,8 +3,11 @@ JSON form it is persisted in."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -13,7 +16,8 @@ from hypothesis import strategies as st
 from router.core.meeting_state import (
     MAX_PAST_SESSIONS,
     MAX_RECORDINGS,
-    MAX_SEEN,
+    MAX_SEEN_BYTES,
+    SEEN_DIGEST_BYTES,
     STATE_VERSION,
     KnownRecording,
     MeetingState,
@@ -252,15 +256,190 @@ def test_recordings_are_bounded_oldest_first() -> None:
     assert not state.recording_status("r5", "UPLOADED").verdict.publish
 
 
-def test_seen_keys_are_bounded_and_counted_once() -> None:
-    state = fresh()
-    for i in range(MAX_SEEN + 10):
-        state = state.mark_seen(f"k{i}")
-    assert len(state.seen) == MAX_SEEN
-    assert not state.has_seen("k9")
-    assert state.has_seen("k10")
-    assert state.has_seen(f"k{MAX_SEEN + 9}")
-    assert state.mark_seen("k10") is state
+# ---- deliveries already processed
+
+
+def body_key(i: int, meeting: str = "m-1") -> str:
+    """A delivery key as the worker makes it: the first 128 bits of the body's SHA-256."""
+    body = json.dumps({"event": "meeting.participantJoined", "meeting": meeting, "n": i})
+    return "b:" + hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def mark(state: MeetingState, keys: range, meeting: str = "m-1") -> MeetingState:
+    for i in keys:
+        state = state.mark_seen(body_key(i, meeting))
+    return state
+
+
+CAPACITY = MAX_SEEN_BYTES // SEEN_DIGEST_BYTES
+
+
+def test_the_budget_is_whole_digests() -> None:
+    assert MAX_SEEN_BYTES % SEEN_DIGEST_BYTES == 0
+    assert CAPACITY == 4096
+
+
+@pytest.mark.parametrize("others", [300, 3000])
+def test_a_retry_after_many_other_events_of_the_meeting_is_recognised(others: int) -> None:
+    state = run(join("p1", "u1"))
+    state = state.mark_seen(body_key(0))
+    state = mark(run(join("p2", "u2"), state=state), range(1, others + 1))
+    assert state.has_seen(body_key(0))
+    assert state.mark_seen(body_key(0)) is state
+    assert not state.has_seen(body_key(0, meeting="m-2"))
+    # ... and after a restart too.
+    assert MeetingState.from_json(state.to_json()).has_seen(body_key(0))
+
+
+def test_seen_keys_are_counted_once() -> None:
+    state = fresh().mark_seen("k1").mark_seen("k2")
+    assert state.mark_seen("k1") is state
+    assert (state.seen_count, len(state.seen)) == (2, 2 * SEEN_DIGEST_BYTES)
+    assert state.has_seen("k2")
+    assert not state.has_seen("k3")
+
+
+def test_the_budget_bounds_the_bytes_and_counts_what_it_drops() -> None:
+    state = mark(fresh(), range(CAPACITY + 10))
+    assert len(state.seen) == MAX_SEEN_BYTES
+    assert state.seen_dropped == 10
+    assert not state.has_seen(body_key(9))  # the oldest went first
+    assert state.has_seen(body_key(10))
+    assert state.has_seen(body_key(CAPACITY + 9))
+    data = state.to_json()
+    assert len(data) <= MAX_SEEN_BYTES * 4 // 3 + 400
+    restored = MeetingState.from_json(data)
+    assert restored == state
+    assert restored.seen_dropped == 10
+
+
+def test_the_state_json_stays_small() -> None:
+    empty = len(run().to_json())
+    assert len(mark(run(), range(300)).to_json()) - empty <= 300 * 22 + 2
+    assert len(mark(run(), range(4000)).to_json()) - empty <= 4000 * 22 + 2
+
+
+def test_a_new_session_keeps_the_previous_sessions_deliveries_and_forgets_the_one_before() -> None:
+    state = mark(run(), range(0, 100))  # s-1
+    state = mark(state.enter_session("s-2"), range(100, 200))
+    assert state.seen_previous == 100
+    assert state.has_seen(body_key(0))
+    assert state.has_seen(body_key(150))
+    # A late event of s-1, retried while s-2 is live, is still recognised.
+    assert state.enter_session("s-1").has_seen(body_key(99))
+    # Its late events are remembered with the current session's.
+    state = state.mark_seen(body_key(1000))
+    state = mark(state.enter_session("s-3"), range(200, 210))
+    assert not state.has_seen(body_key(0))  # s-1's: forgotten
+    assert state.has_seen(body_key(100))
+    assert state.has_seen(body_key(1000))
+    assert (state.seen_count, state.seen_previous, state.seen_dropped) == (111, 101, 0)
+    # The same session again, or a past one, forgets nothing.
+    assert state.enter_session("s-3").seen == state.seen
+    assert state.enter_session("s-2").seen == state.seen
+    assert state.ended("s-3").seen == state.seen
+
+
+def test_the_first_session_keeps_what_was_seen_before_it() -> None:
+    state = fresh().mark_seen("k1").enter_session("s-1")
+    assert state.has_seen("k1")
+    assert state.seen_previous == 0
+
+
+def test_the_budget_takes_the_previous_session_first() -> None:
+    state = mark(run(), range(100)).enter_session("s-2")
+    state = mark(state, range(100, CAPACITY + 40))
+    assert (state.seen_previous, state.seen_dropped) == (60, 40)
+    assert not state.has_seen(body_key(39))
+    assert state.has_seen(body_key(40))
+    state = mark(state, range(CAPACITY + 40, CAPACITY + 140))
+    assert (state.seen_previous, state.seen_dropped) == (0, 140)
+    assert state.has_seen(body_key(140))
+    assert not state.has_seen(body_key(139))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(lambda key: "b:" + key[2:].upper(), id="upper-case"),
+        pytest.param(lambda key: key + "0" * 32, id="longer-digest"),
+    ],
+)
+def test_body_keys_are_remembered_by_their_first_128_bits(other: Callable[[str], str]) -> None:
+    key = body_key(1)
+    assert fresh().mark_seen(key).has_seen(other(key))
+    assert fresh().mark_seen(key).seen == bytes.fromhex(key[2:])
+
+
+@pytest.mark.parametrize("key", ["", "b:", "b:" + "zz" * 16, "b:" + "a " * 16, "ü", "\udc80"])
+def test_any_other_key_is_remembered_too(key: str) -> None:
+    state = fresh().mark_seen(key)
+    assert state.has_seen(key)
+    assert len(state.seen) == SEEN_DIGEST_BYTES
+    assert not state.has_seen(key + "x")
+
+
+def test_a_match_across_two_digests_is_no_match() -> None:
+    a, b = bytes(range(16)), bytes(range(16, 32))
+    state = MeetingState("m-1", seen=a + b)
+    straddling = "b:" + (a[8:] + b[:8]).hex()
+    assert not state.has_seen(straddling)
+    assert state.has_seen("b:" + b.hex())
+    state = MeetingState("m-1", seen=a + b + a[8:] + b[:8])  # a misaligned match comes first
+    assert state.has_seen(straddling)
+
+
+def test_the_json_form_written_before_still_restores() -> None:
+    old_keys = [body_key(i) for i in range(256)]
+    doc = {
+        "version": 1,
+        "meeting_id": "m-1",
+        "session_id": "s-1",
+        "peers": {},
+        "recordings": {},
+        "past_sessions": [],
+        "seen": old_keys,
+    }
+    state = MeetingState.from_json(json.dumps(doc).encode())
+    assert all(state.has_seen(key) for key in old_keys)
+    assert (state.seen_count, state.seen_previous, state.seen_dropped) == (256, 0, 0)
+    assert state.seen == b"".join(bytes.fromhex(key[2:]) for key in old_keys)
+    assert MeetingState.from_json(state.to_json()) == state
+    # Its deliveries belong to the session they were seen in, which the next one keeps.
+    assert state.enter_session("s-2").has_seen(old_keys[0])
+
+
+@pytest.mark.parametrize(
+    ("seen", "extra", "count", "previous"),
+    [
+        pytest.param("not base64!", {}, 0, 0, id="not-base64"),
+        pytest.param("ü", {}, 0, 0, id="not-ascii"),
+        pytest.param(7, {}, 0, 0, id="a-number"),
+        pytest.param(base64.b64encode(bytes(40)).decode(), {}, 2, 0, id="a-partial-digest"),
+        pytest.param(
+            base64.b64encode(bytes(32)).decode(), {"seen_previous": 5}, 2, 2, id="previous-clamped"
+        ),
+        pytest.param(
+            base64.b64encode(bytes(32)).decode(), {"seen_previous": True}, 2, 0, id="previous-bool"
+        ),
+        pytest.param(
+            base64.b64encode(bytes(32)).decode(), {"seen_previous": -1}, 2, 0, id="previous-neg"
+        ),
+        pytest.param(
+            base64.b64encode(bytes(MAX_SEEN_BYTES + 32)).decode(),
+            {"seen_previous": 3},
+            CAPACITY,
+            1,
+            id="over-the-budget",
+        ),
+    ],
+)
+def test_remembered_deliveries_restore_tolerantly(
+    seen: object, extra: dict[str, object], count: int, previous: int
+) -> None:
+    doc = {"meeting_id": "m-1", "seen": seen, "seen_dropped": "3", **extra}
+    state = MeetingState.from_json(json.dumps(doc).encode())
+    assert (state.seen_count, state.seen_previous, state.seen_dropped) == (count, previous, 0)
 
 
 def test_past_sessions_are_bounded() -> None:
@@ -331,8 +510,9 @@ def test_json_of_a_fresh_state() -> None:
                 "m-1",
                 peers={"p1": "u1", "p2": None, "p3": None},
                 recordings={"r1": "UPLOADED"},
-                seen=("a", "b"),
-            ),
+            )
+            .mark_seen("a")
+            .mark_seen("b"),
             id="wrong-types-are-dropped",
         ),
         pytest.param(
@@ -402,3 +582,46 @@ def test_a_session_is_over_only_once_ended_empty_and_without_an_active_recording
     assert not recording.ended("s1").is_over  # its recording is still to be followed
     done = recording.ended("s1").recording_status("r1", "UPLOADED", "s1").state
     assert done.is_over
+
+
+_KEYS = st.integers(0, 30)
+_SEEN_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("mark"), _KEYS),
+        st.tuples(st.just("enter"), st.sampled_from(["s-1", "s-2", "s-3", "s-4"])),
+    ),
+    max_size=80,
+)
+
+
+@given(_SEEN_STEPS, st.integers(1, 12))
+def test_remembered_deliveries_follow_the_model(steps: list[tuple[str, object]], cap: int) -> None:
+    """Against a model: the current and the previous session's keys, oldest first, at most
+    `cap` of them (a small budget, to reach it)."""
+    previous: list[str] = []
+    current: list[str] = []
+    dropped = 0
+    state = run()
+    with mock.patch("router.core.meeting_state.MAX_SEEN_BYTES", cap * SEEN_DIGEST_BYTES):
+        for step, arg in steps:
+            if step == "enter":
+                after = state.enter_session(str(arg))
+                if after.session_id != state.session_id:
+                    previous, current = current, []
+                state = after
+                continue
+            key = body_key(int(str(arg)))
+            state = state.mark_seen(key)
+            if key not in previous + current:
+                current.append(key)
+                while len(previous) + len(current) > cap:
+                    (previous if previous else current).pop(0)
+                    dropped += 1
+            assert len(state.seen) <= cap * SEEN_DIGEST_BYTES
+        restored = MeetingState.from_json(state.to_json())
+    for i in range(31):
+        key = body_key(i)
+        assert state.has_seen(key) == (key in previous + current)
+    assert (state.seen_count, state.seen_previous) == (len(previous) + len(current), len(previous))
+    assert state.seen_dropped == dropped
+    assert restored == state

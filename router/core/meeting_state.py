@@ -13,10 +13,26 @@ wipe the current one: ids of past sessions are remembered, and their events chan
 
 Peers are a set keyed by `peerId`, so a join delivered twice counts once; one person on two
 devices is two peers but one distinct participant (by custom participant id).
+
+Deliveries. Every delivery processed for the meeting is remembered by a 16-byte digest (the
+first 128 bits of its body's SHA-256), so that a retry or a replay is recognised however late
+it comes in the session: all of the current session's digests are kept, and those of the
+session before it too, since a session's last events (its `meeting.ended`, its recording's
+`UPLOADED`) and their retries may still come once the next one has started. The session
+before that one is forgotten when a new session starts; a retry of its events would be
+recorded again, but no policy acts on an event of a past session. The memory is bounded in
+bytes, `MAX_SEEN_BYTES` a meeting (4,096 deliveries), because it is held in memory for every
+meeting and written to the state topic with each of its events: past the bound the oldest
+digests go first (the previous session's, then the current one's), and `seen_dropped` counts
+them. The digests are one `bytes`, side by side, oldest first (base64 in the JSON, 21.3
+characters a delivery), searched for a look-up; a Python set of them would cost some 80
+bytes more a delivery in memory, and a copy of it for every transition.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +43,9 @@ from router.core.entities import usable
 from router.core.recording_state import ACTIVE, Verdict, judge
 
 MAX_RECORDINGS = 32
-MAX_SEEN = 256
+# Remembered deliveries: digests of this many bytes, at most MAX_SEEN_BYTES of them a meeting.
+SEEN_DIGEST_BYTES = 16
+MAX_SEEN_BYTES = 64 * 1024
 MAX_PAST_SESSIONS = 16
 # Bumped only for a change old code cannot read; new optional fields do not need it.
 STATE_VERSION = 1
@@ -71,7 +89,12 @@ class MeetingState:
     session_recording_id: str | None = None
     # recording id -> last published status, oldest first
     recordings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    seen: tuple[str, ...] = ()
+    # Digests of the deliveries processed, SEEN_DIGEST_BYTES each, oldest first: the first
+    # `seen_previous` of them are of the session before this one, the rest of this session.
+    seen: bytes = b""
+    seen_previous: int = 0
+    # Digests forgotten to stay within MAX_SEEN_BYTES, over the meeting's life.
+    seen_dropped: int = 0
     past_sessions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -81,8 +104,8 @@ class MeetingState:
             object.__setattr__(self, "peers", _frozen(self.peers))
         if type(self.recordings) is not MappingProxyType:
             object.__setattr__(self, "recordings", MappingProxyType(dict(self.recordings)))
-        if type(self.seen) is not tuple:
-            object.__setattr__(self, "seen", tuple(self.seen))
+        if type(self.seen) is not bytes:
+            object.__setattr__(self, "seen", bytes(self.seen))
         if type(self.past_sessions) is not tuple:
             object.__setattr__(self, "past_sessions", tuple(self.past_sessions))
 
@@ -117,9 +140,15 @@ class MeetingState:
         """True when `session_id` names a session that has ended or been superseded."""
         return session_id is not None and session_id in self.past_sessions
 
+    @property
+    def seen_count(self) -> int:
+        """Deliveries remembered (see `mark_seen`)."""
+        return len(self.seen) // SEEN_DIGEST_BYTES
+
     def has_seen(self, key: str) -> bool:
-        """True when a delivery with this key was processed recently (see `mark_seen`)."""
-        return key in self.seen
+        """True when a delivery with this key was processed in this session or the one before
+        (see `mark_seen`)."""
+        return _holds(self.seen, _digest(key))
 
     def enter_session(
         self,
@@ -143,6 +172,8 @@ class MeetingState:
             # The first session we hear of: whatever we knew already belongs to it.
             return replace(state, session_id=session_id)
         active = self.active_recording
+        # The session ending now becomes the previous one; the one before it is forgotten.
+        seen = self.seen[self.seen_previous * SEEN_DIGEST_BYTES :]
         return replace(
             state,
             session_id=session_id,
@@ -150,6 +181,8 @@ class MeetingState:
             session_recording_id=None,
             active_recording=active if active and active.session_id == session_id else None,
             past_sessions=_remember(self.past_sessions, self.session_id, MAX_PAST_SESSIONS),
+            seen=seen,
+            seen_previous=len(seen) // SEEN_DIGEST_BYTES,
         )
 
     def started(self, session_id: str | None = None) -> MeetingState:
@@ -239,10 +272,22 @@ class MeetingState:
         return change._replace(state=state)
 
     def mark_seen(self, key: str) -> MeetingState:
-        """Remember a processed delivery key; only the most recent `MAX_SEEN` are kept."""
-        if key in self.seen:
+        """Remember a processed delivery by its key: `"b:"` and the hex of its body's SHA-256
+        (32 digits or more; the first 32 are kept), or any other string (kept as a digest of
+        it). Past `MAX_SEEN_BYTES` the oldest are forgotten, counted in `seen_dropped`."""
+        digest = _digest(key)
+        if _holds(self.seen, digest):
             return self
-        return replace(self, seen=(*self.seen, key)[-MAX_SEEN:])
+        over = len(self.seen) + SEEN_DIGEST_BYTES - MAX_SEEN_BYTES
+        if over <= 0:
+            return replace(self, seen=self.seen + digest)
+        dropped = -(-over // SEEN_DIGEST_BYTES)
+        return replace(
+            self,
+            seen=b"".join((memoryview(self.seen)[dropped * SEEN_DIGEST_BYTES :], digest)),
+            seen_previous=max(self.seen_previous - dropped, 0),
+            seen_dropped=self.seen_dropped + dropped,
+        )
 
     def to_json(self) -> bytes:
         """The compact JSON the state topic holds."""
@@ -257,9 +302,14 @@ class MeetingState:
             "session_recording_id": self.session_recording_id,
             "recordings": dict(self.recordings),
             "past_sessions": list(self.past_sessions),
-            "seen": list(self.seen),
+            "seen_previous": self.seen_previous,
+            "seen_dropped": self.seen_dropped,
         }
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        head = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        # The digests, base64, go in last and as they are: base64 needs no JSON escaping, and
+        # this spares a scan of up to 87 KiB of text for every state written.
+        seen = binascii.b2a_base64(self.seen, newline=False)
+        return b"".join((head[:-1], b',"seen":"', seen, b'"}'))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> MeetingState:
@@ -273,6 +323,7 @@ class MeetingState:
             raise ValueError("meeting state is not an object with a string meeting_id")
         peers = _object(doc.get("peers"))
         recordings = _object(doc.get("recordings"))
+        seen, previous = _seen(doc.get("seen"), _count(doc.get("seen_previous")))
         return cls(
             meeting_id=doc["meeting_id"],
             session_id=_text_or_none(doc.get("session_id")),
@@ -285,8 +336,53 @@ class MeetingState:
                 [(r, st) for r, st in recordings.items() if usable(st)][-MAX_RECORDINGS:]
             ),
             past_sessions=_texts(doc.get("past_sessions"))[-MAX_PAST_SESSIONS:],
-            seen=_texts(doc.get("seen"))[-MAX_SEEN:],
+            seen=seen,
+            seen_previous=previous,
+            seen_dropped=_count(doc.get("seen_dropped")),
         )
+
+
+def _digest(key: str) -> bytes:
+    """The digest a delivery key is remembered by: the body's own for a `"b:"` key (its first
+    128 bits), a SHA-256 of the key for any other."""
+    if key.startswith("b:") and len(key) >= 2 + 2 * SEEN_DIGEST_BYTES:
+        try:
+            raw = bytes.fromhex(key[2 : 2 + 2 * SEEN_DIGEST_BYTES])
+        except ValueError:
+            raw = b""
+        if len(raw) == SEEN_DIGEST_BYTES:  # (fromhex skips white space)
+            return raw
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:SEEN_DIGEST_BYTES]
+
+
+def _holds(seen: bytes, digest: bytes) -> bool:
+    """True when `digest` is one of the digests side by side in `seen` (a match that straddles
+    two of them is no match)."""
+    at = seen.find(digest)
+    while at > 0 and at % SEEN_DIGEST_BYTES:
+        at = seen.find(digest, at + 1)
+    return at >= 0
+
+
+def _seen(value: object, previous: int) -> tuple[bytes, int]:
+    """The remembered digests and how many are of the previous session, from the JSON: base64
+    of the digests, or the list of keys written before (all taken as of the current session);
+    within MAX_SEEN_BYTES, the oldest dropped first."""
+    if isinstance(value, str):
+        try:
+            seen = binascii.a2b_base64(value, strict_mode=True)
+        except (binascii.Error, ValueError):  # (ValueError: not ASCII)
+            seen = b""
+        seen = seen[: len(seen) - len(seen) % SEEN_DIGEST_BYTES]
+    else:
+        seen, previous = b"".join(dict.fromkeys(_digest(key) for key in _texts(value))), 0
+    over = max(len(seen) - MAX_SEEN_BYTES, 0) // SEEN_DIGEST_BYTES
+    seen = seen[over * SEEN_DIGEST_BYTES :]
+    return seen, min(max(previous - over, 0), len(seen) // SEEN_DIGEST_BYTES)
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and value > 0 else 0
 
 
 def _remember(past: Iterable[str], session_id: str, limit: int) -> tuple[str, ...]:
