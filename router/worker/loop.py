@@ -327,8 +327,8 @@ class Worker:
             self._paused = True
         elif (
             self._paused
-            and held < worker.max_in_flight // 2
-            and meetings < worker.max_waiting_meetings // 2
+            and held * 2 < worker.max_in_flight
+            and meetings * 2 < worker.max_waiting_meetings
         ):
             self._consumer.resume(parts)
             self._paused = False
