@@ -12,10 +12,11 @@ import datetime as dt
 import multiprocessing
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.clock import rfc3339
 from router.core.signature import load_private_key, rsa_sign
 from router.samples import encode_payload, sample_payload
 
@@ -44,6 +45,31 @@ def make_bodies(count: int, title_prefix: str, now: dt.datetime) -> list[tuple[s
     for n in range(count):
         meeting_id = str(uuid.uuid4())
         out.append((meeting_id, join_body(meeting_id, f"{title_prefix} {n}", now)))
+    return out
+
+
+def meeting_joins(
+    meetings: int, joins_each: int, title_of: Callable[[int], str], now: dt.datetime
+) -> list[tuple[str, bytes]]:
+    """`joins_each` joins of distinct participants to each of `meetings` new meetings (meeting
+    `n` titled `title_of(n)`, one session each), in rounds: every meeting's first join, then
+    every meeting's second, and so on. Each meeting's joins keep their order on the log while
+    the meetings interleave, as on a busy log."""
+    ids = [str(uuid.uuid4()) for _ in range(meetings)]
+    sessions = [str(uuid.uuid4()) for _ in range(meetings)]
+    out = []
+    for round_ in range(joins_each):
+        joined = {"joinedAt": rfc3339(now + dt.timedelta(seconds=round_))}
+        for n, meeting_id in enumerate(ids):
+            payload = sample_payload(
+                EVENT,
+                now=now,
+                meeting_id=meeting_id,
+                session_id=sessions[n],
+                meeting={"title": title_of(n)},
+                participant=joined,
+            )
+            out.append((meeting_id, encode_payload(payload)))
     return out
 
 

@@ -23,6 +23,8 @@ from router.core.signature import generate_key_pair
 
 SOURCE_PATH = "/webhooks/realtimekit"
 RECORD_TITLE_PREFIX = "Rec"  # meetings whose first join starts a recording
+NEVER_TITLE_PREFIX = "Unmatched"  # no body has it: a policy whose rule never matches
+PARTITIONS = 6  # of the topics the benchmark makes (the router's default)
 RATE_LIMIT_CALLS = 1_000_000
 
 
@@ -61,9 +63,11 @@ def router_config(
     public_key: Path,
     emulator: Emulator | None,
     broker: str | None = None,
+    title_prefix: str = RECORD_TITLE_PREFIX,
 ) -> dict[str, Any]:
-    """A router configuration for one phase (policy: start recording on a `Rec…` join), with
-    its own embedded broker, or using another router's (`broker`: host:port)."""
+    """A router configuration for one phase (policy: start recording on the join of a meeting
+    whose title starts with `title_prefix`, `Rec` unless given), with its own embedded broker,
+    or using another broker (`broker`: host:port)."""
     config: dict[str, Any] = {
         "server": {
             "host": "127.0.0.1",
@@ -85,7 +89,7 @@ def router_config(
                 {
                     "name": "record-first-join",
                     "on": "meeting.participantJoined",
-                    "when": {"meeting.title": {"regex": f"^{RECORD_TITLE_PREFIX}"}},
+                    "when": {"meeting.title": {"regex": f"^{title_prefix}"}},
                     "action": "start_recording",
                     "recording": {"file_name_prefix": "bench-{meeting.id}"},
                 }
@@ -96,6 +100,7 @@ def router_config(
         # The embedded broker has no idempotent producers; embedded mode turns them off too.
         config["kafka"] = {
             "bootstrap_servers": broker,
+            "partitions": PARTITIONS,  # those of the topics the benchmark may have made itself
             "idempotent": False,
             "fetch_max_wait_ms": 20,  # a shared embedded broker
         }

@@ -183,7 +183,7 @@ class Ingest:
         return ", ".join(shares)
 
 
-def _cpu_names(child: Child) -> dict[int, str]:
+def cpu_names(child: Child) -> dict[int, str]:
     child.note_descendants()
     names = {child.pid: "router"}
     workers = 0
@@ -203,7 +203,7 @@ def _cpu_names(child: Child) -> dict[int, str]:
 async def ingest(run: Run, router: Router, script: Path) -> Ingest:
     """wrk at full speed, with the CPU each process used; then the worker's backlog, how long
     it took to finish it, and the router's CPU per webhook once it had."""
-    names = _cpu_names(router.child)
+    names = cpu_names(router.child)
     routers = [p for p, name in names.items() if name != "broker"]
     on_log, _ = await probe.webhook_log(router.bootstrap)
     cpu_before, clock_before = process_cpu(list(names)), time.monotonic()

@@ -7,6 +7,10 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+PHASES = ("bare", "fixed", "split", "workers", "joins", "memory", "drain", "verify")
+JOINS_EACH = 10  # joins of distinct participants per meeting in the drain phase
+RECORD_EVERY = 10  # one meeting in this many is recorded in the drain phase's second run
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -24,6 +28,7 @@ class Plan:
     drain_timeout: float
     loop: str  # event loop of the bare server: auto (the router's), asyncio or uvloop
     role: str = "all"  # `router serve --role` of the throughput and fixed-rate phases
+    drain_meetings: int = 5_000  # meetings of the worker-drain phase, JOINS_EACH joins each
     profile: Path | None = None
     skip: frozenset[str] = frozenset()
 
@@ -36,6 +41,11 @@ class Plan:
     def fixed_count(self) -> int:
         """Requests sent in the fixed-rate phase."""
         return round(self.fixed_rate * self.fixed_seconds)
+
+    @property
+    def drain_events(self) -> int:
+        """Webhooks on the log before the worker of the drain phase starts."""
+        return self.drain_meetings * JOINS_EACH
 
     @property
     def bare_loop(self) -> str:
@@ -67,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--meetings", type=int, default=10_000, help="meetings held for the RSS figure")
     p.add_argument("--drain-timeout", type=float, default=180.0, help="wait for a worker backlog")
     p.add_argument(
+        "--drain-meetings",
+        type=int,
+        help=f"meetings of the worker-drain phase, {JOINS_EACH} joins each "
+        "(default 5000, quick 2000)",
+    )
+    p.add_argument(
         "--loop",
         choices=["auto", "asyncio", "uvloop"],
         default="auto",
@@ -88,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=["bare", "fixed", "split", "joins", "memory", "workers"],
+        choices=PHASES,
         help="leave a phase out (repeatable)",
     )
     p.add_argument(
@@ -113,6 +129,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         drain_timeout=args.drain_timeout,
         loop=args.loop,
         role=args.role,
+        drain_meetings=args.drain_meetings or (2_000 if quick else 5_000),
         profile=args.profile,
         skip=frozenset(args.skip),
     )

@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 GROUP, TOPIC = "rtk-router", "rtk.webhooks"  # the defaults the benchmark config keeps
 
 
-async def webhook_log(bootstrap: str) -> tuple[int, int]:
-    """(webhooks on the log, webhooks the worker group has committed)."""
+async def webhook_log(bootstrap: str, topic: str = TOPIC) -> tuple[int, int]:
+    """(webhooks on the log, webhooks the worker group has committed); of another `topic`,
+    (its messages, what the group committed of it)."""
     # A consumer that names the group but never subscribes reads its offsets without joining.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -26,7 +27,7 @@ async def webhook_log(bootstrap: str) -> tuple[int, int]:
     try:
         await consumer.start()
         parts = [
-            TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or ())
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
         total = done = 0
         for tp in parts:
@@ -51,7 +52,38 @@ async def _log_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
     consumer.seek(tp, reported - 1)
     batch = await consumer.getmany(tp, timeout_ms=2000)
     offsets = [record.offset for record in batch.get(tp, [])]
-    return max([reported - 1, *offsets]) + 1
+    return int(max([reported - 1, *offsets])) + 1
+
+
+class Commits:
+    """The worker group's committed offsets of the webhooks log, read as often as wanted over
+    one connection (`async with Commits(bootstrap) as commits: await commits.total()`)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=GROUP,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+        )
+        self._parts: list[TopicPartition] = []
+
+    async def __aenter__(self) -> Commits:
+        await self._consumer.start()
+        found = self._consumer.partitions_for_topic(TOPIC) or ()
+        self._parts = [TopicPartition(TOPIC, p) for p in sorted(found)]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def total(self) -> int:
+        """Webhooks the group has committed, over every partition."""
+        done = 0
+        for tp in self._parts:
+            offset = await self._consumer.committed(tp)
+            done += offset if offset is not None and offset > 0 else 0
+        return done
 
 
 async def wait_caught_up(bootstrap: str, timeout: float) -> tuple[int, float]:

@@ -32,6 +32,7 @@ class Child:
     process: subprocess.Popen[bytes]
     log: Path
     descendants: set[int] = field(default_factory=set)
+    stop_signal: int = signal.SIGTERM  # what asks it to stop cleanly
 
     @property
     def pid(self) -> int:
@@ -64,7 +65,7 @@ class Processes:
         self._workdir = workdir
         self._children: list[Child] = []
 
-    def start(self, name: str, args: list[str]) -> Child:
+    def start(self, name: str, args: list[str], stop_signal: int = signal.SIGTERM) -> Child:
         """Run `args` with its output in `<workdir>/<name>.log`."""
         log = self._workdir / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if k != "ROUTER_CONFIG"}
@@ -80,7 +81,7 @@ class Processes:
                 env=env,
                 start_new_session=True,
             )
-        child = Child(name, process, log)
+        child = Child(name, process, log, stop_signal=stop_signal)
         self._children.append(child)
         return child
 
@@ -89,14 +90,21 @@ class Processes:
         args = [sys.executable, "-m", "router.cli", "serve", "--config", str(config)]
         return self.start(name, [*args, "--workers", str(workers), "--role", role])
 
+    def broker(self, name: str, port: int) -> Child:
+        """`router broker --port N`: the embedded broker alone. It stops its broker on SIGINT
+        (on SIGTERM it would exit and leave the broker running), so SIGINT is what stops it."""
+        args = [sys.executable, "-m", "router.cli", "broker", "--port", str(port)]
+        return self.start(name, args, stop_signal=signal.SIGINT)
+
     async def stop(self, child: Child, timeout: float = 20.0) -> None:
-        """SIGTERM, wait, then SIGKILL the child and its descendants."""
+        """Its stop signal (SIGTERM unless set), wait, then SIGKILL the child and its
+        descendants."""
         if child in self._children:
             self._children.remove(child)
         if child.running:
             child.note_descendants()
             with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(signal.SIGTERM)
+                child.process.send_signal(child.stop_signal)
             deadline = asyncio.get_running_loop().time() + timeout
             while child.running and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.1)
@@ -148,3 +156,25 @@ async def wait_http(
         if loop.time() > deadline:
             raise RuntimeError(f"{child.name} not ready in {timeout} s:\n{child.log_tail()}")
         await asyncio.sleep(0.2)
+
+
+async def wait_port(port: int, child: Child, timeout: float = 30.0) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:`port`; fail with the
+    child's log if it exits or never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if not child.running:
+            raise RuntimeError(
+                f"{child.name} exited ({child.process.returncode}):\n{child.log_tail()}"
+            )
+        with contextlib.suppress(OSError, TimeoutError):
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            child.note_descendants()
+            return
+        if loop.time() > deadline:
+            raise RuntimeError(f"{child.name} not listening in {timeout} s:\n{child.log_tail()}")
+        await asyncio.sleep(0.1)

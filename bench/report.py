@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.drain_phases import Drain
 from bench.phases import Bare, FixedRate, Ingest
+from bench.plan import RECORD_EVERY
 from bench.policy_phases import JoinToStart, Memory
 from bench.stats import Target, ratio
+from bench.verify_phases import Served, Verify
 
 NAN = math.nan
 
@@ -24,12 +27,14 @@ class Figures:
     fixed_split: FixedRate | None = None  # against receiver and worker apart (no target)
     joins: JoinToStart | None = None
     memory: Memory | None = None
+    drain: Drain | None = None
+    verify: Verify | None = None
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
 
 
 def targets(f: Figures) -> list[Target]:
-    """The five targets of the benchmark, in report order."""
+    """The seven targets of the benchmark, in report order."""
     bare_rps = f.bare.wrk.rps if f.bare else NAN
     one_rps = f.one.wrk.rps if f.one else NAN
     two_rps = f.two.wrk.rps if f.two else NAN
@@ -51,6 +56,19 @@ def targets(f: Figures) -> list[Target]:
         ),
         Target(held, rss_mb, 200, "MB"),
         Target("throughput, --workers 2 / --workers 1", ratio(two_rps, one_rps), 1.6, "x", True),
+        Target(
+            "worker drain CPU per event, no recording",
+            f.drain.plain_us if f.drain else NAN,
+            160,
+            "µs",
+        ),
+        Target(
+            "throughput, receiver alone / verifying handler",
+            f.verify.ratio if f.verify else NAN,
+            0.8,
+            "x",
+            True,
+        ),
     ]
 
 
@@ -124,6 +142,44 @@ def summary(f: Figures) -> list[str]:
                 "RSS idle / loaded", f"{f.memory.idle_mib:.1f} MiB / {f.memory.loaded_mib:.1f} MiB"
             )
         )
+    if f.drain:
+        lines += _drain_rows(f.drain)
+    if f.verify:
+        lines += [
+            _row("verifying handler", _served(f.verify.verifying)),
+            _row("router --role receiver", _served(f.verify.receiver)),
+            _row(
+                "CPU/request, verifying/receiver",
+                f"{f.verify.cpu_ratio:.2f} x (the throughput ratio if each had a core of its own)",
+            ),
+        ]
     lines += ["", "Targets", "-------"]
     lines += [t.line() for t in targets(f)]
     return lines
+
+
+def _served(s: Served) -> str:
+    return (
+        f"{s.wrk.rps:>8,.0f} req/s   p50 {s.wrk.p50:.2f} ms, p99 {s.wrk.p99:.2f} ms   "
+        f"CPU {s.cpu_ms:.3f} ms/request (broker {s.broker_ms:.3f})"
+    )
+
+
+def _drain_rows(d: Drain) -> list[str]:
+    rows = [
+        _row(
+            "worker drain, no recording",
+            f"{d.plain_us:>6.0f} µs/event   {d.plain.rate:,.0f} events/s, "
+            f"{d.plain.processed:,} of {d.plain.events:,} in {d.plain.wall_seconds:.1f} s",
+        )
+    ]
+    if d.recording:
+        r = d.recording
+        rows.append(
+            _row(
+                f"worker drain, 1 in {RECORD_EVERY} recorded",
+                f"{d.recording_us:>6.0f} µs/event   {r.rate:,.0f} events/s, "
+                f"{r.starts or 0:,} of {r.recorded:,} recordings started",
+            )
+        )
+    return rows

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import machine
-from bench.bodies import make_bodies, sign_all, write_wrk_data
+from bench.bodies import Signed, make_bodies, meeting_joins, sign_all, write_wrk_data
 from bench.configs import RECORD_TITLE_PREFIX, write_keys
-from bench.plan import Plan, parse_args, plan_from
+from bench.plan import JOINS_EACH, RECORD_EVERY, Plan, parse_args, plan_from
 from bench.session import execute
 from bench.wrk import wrk_binary
 from router import clock
@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def prepare(plan: Plan, private_pem: bytes, workdir: Path) -> dict[str, list]:
+def drain_title(n: int) -> str:
+    """Meeting `n` of the drain phase: one in RECORD_EVERY is titled for a recording."""
+    return f"{RECORD_TITLE_PREFIX} meeting {n}" if n % RECORD_EVERY == 0 else f"Weekly sync {n}"
+
+
+def prepare(plan: Plan, private_pem: bytes, workdir: Path) -> dict[str, list[Signed]]:
     """Sign every body the run will send (before any child or event loop exists)."""
     now = clock.now()
     joins = plan.joins
@@ -74,10 +79,14 @@ def prepare(plan: Plan, private_pem: bytes, workdir: Path) -> dict[str, list]:
         "filler": max(0, plan.meetings - 300 - joins),
     }
     began = time.monotonic()
-    sets: dict[str, list] = {}
+    sets: dict[str, list[Signed]] = {}
     for name, size in sizes.items():
         title = f"{RECORD_TITLE_PREFIX} meeting" if name == "joins" else "Weekly sync"
         sets[name] = sign_all(private_pem, make_bodies(size, title, now))
+    if "drain" not in plan.skip:
+        drain = meeting_joins(plan.drain_meetings, JOINS_EACH, drain_title, now)
+        sets["drain"] = sign_all(private_pem, drain)
+        sizes["drain"] = len(drain)
     write_wrk_data(workdir / "ingest.tsv", sets["ingest"])
     total = sum(sizes.values())
     say(

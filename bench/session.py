@@ -10,11 +10,11 @@ from typing import Any
 
 import aiohttp
 
-from bench import phases, policy_phases, profile
+from bench import drain_phases, phases, policy_phases, profile, verify_phases
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
-from bench.plan import Plan
+from bench.plan import JOINS_EACH, RECORD_EVERY, Plan
 from bench.procs import Processes, wait_http
 from bench.report import Figures, summary
 from bench.wrk import write_script
@@ -51,6 +51,8 @@ async def execute(
             figures = Figures(fixed_rate=plan.fixed_rate, join_rate=plan.join_rate)
             await _throughput(run, figures, script, sets)
             await _policy(run, figures, sets)
+            await _drain(run, figures, sets)
+            await _verify(run, figures, script, sets["warm"])
             for line in summary(figures):
                 say(line)
             return 0
@@ -155,6 +157,61 @@ async def _policy(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
             f"({state}): {m.loaded_mib:.1f} MiB"
         )
     await run.procs.stop(router.child)
+
+
+async def _drain(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
+    plan, say = run.options, run.say
+    if "drain" in plan.skip:
+        return
+    items = sets["drain"]
+    say(
+        f"\n[6] worker drain: {len(items):,} joins of {plan.drain_meetings:,} meetings "
+        f"({JOINS_EACH} each) on the log before router serve --role worker starts"
+    )
+    f.drain = d = await drain_phases.drain(run, items, sets["warm"][: drain_phases.STARTUP_EVENTS])
+    say(
+        f"    start-up CPU (a worker started on {d.startup_events} events, until it had "
+        f"committed them): {d.startup_cpu:.2f} s"
+    )
+    say(f"    policy matching no meeting: {_drained(d.plain, d.plain_us)}")
+    if d.recording is not None:
+        say(f"    one meeting in {RECORD_EVERY} recorded: {_drained(d.recording, d.recording_us)}")
+        say(
+            f"    recordings the emulator started: {d.recording.starts or 0:,} "
+            f"(of {d.recording.recorded:,} meetings titled to be)"
+        )
+
+
+def _drained(d: drain_phases.Drained, us: float) -> str:
+    if not d.complete:
+        return f"only {d.processed:,} of {d.events:,} committed in {d.wall_seconds:.0f} s"
+    return (
+        f"{us:.0f} µs CPU per event ({d.cpu_seconds:.2f} s in all); first commit "
+        f"{d.first_commit_seconds:.1f} s after its start, all {d.events:,} after "
+        f"{d.wall_seconds:.1f} s; {d.rate:,.0f} events/s in between"
+    )
+
+
+async def _verify(run: Run, f: Figures, script: Path, warm: list[Any]) -> None:
+    plan, say = run.options, run.say
+    if "verify" in plan.skip:
+        return
+    say(
+        "\n[7] router serve --role receiver vs a minimal verifying handler "
+        "(verify, json.loads, one send_and_wait)"
+    )
+    f.verify = v = await verify_phases.verify(run, script, warm)
+    for name, served in (("verifying handler", v.verifying), ("receiver alone", v.receiver)):
+        say(f"    {name}: {served.wrk.describe()}")
+        say(
+            f"    {' ' * len(name)}  CPU per request {served.cpu_ms:.3f} ms, its broker "
+            f"{served.broker_ms:.3f} ms; on its log {served.appended:,} "
+            f"(the warm-up's {len(warm)} included)"
+        )
+    say(
+        f"    receiver / verifying: {v.ratio:.2f} x; CPU per request, verifying / receiver: "
+        f"{v.cpu_ratio:.2f} x"
+    )
 
 
 def _say_ingest(say: Say, ingest: phases.Ingest) -> None:

@@ -7,16 +7,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench import machine, profile, stats
-from bench.bodies import join_body, make_bodies, sign_all, write_wrk_data
-from bench.configs import Emulator, router_config, write_keys
+from bench import machine, profile, report, stats
+from bench.bodies import Signed, join_body, make_bodies, meeting_joins, sign_all, write_wrk_data
+from bench.configs import NEVER_TITLE_PREFIX, Emulator, router_config, write_keys
+from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
+from bench.feed import record_headers
 from bench.loadgen import Shot
 from bench.phases import summarise
 from bench.plan import parse_args, plan_from
+from bench.run import drain_title
+from bench.verify_phases import Served, Verify
 from bench.wrk import parse_output, write_script
 from router.config import parse_config
 from router.core.delivery import meeting_key, parse_payload
@@ -178,3 +183,102 @@ def test_quick_plan_counts() -> None:
     assert (plan.joins, plan.fixed_count, plan.bare_loop) == (2000, 10_000, "asyncio")
     full = plan_from(parse_args(["--join-seconds", "5", "--skip", "bare"]))
     assert (full.wrk_seconds, full.joins, full.skip) == (20, 1000, frozenset({"bare"}))
+
+
+def test_drain_joins_come_in_rounds_of_distinct_participants() -> None:
+    bodies = meeting_joins(3, 4, lambda n: f"Title {n}", NOW)
+    assert len(bodies) == 12
+    payloads = [parse_payload(body)[0] for _, body in bodies]
+    assert [meeting_key(p) for p in payloads] == [m for m, _ in bodies]
+    meetings = [m for m, _ in bodies[:3]]
+    assert [m for m, _ in bodies] == meetings * 4  # each meeting's n-th join in round n
+    for n, meeting in enumerate(meetings):
+        mine = [p for p in payloads if p["meeting"]["id"] == meeting]
+        assert len({p["participant"]["peerId"] for p in mine}) == 4
+        assert len({p["meeting"]["sessionId"] for p in mine}) == 1
+        assert {p["meeting"]["title"] for p in mine} == {f"Title {n}"}
+        assert [p["participant"]["joinedAt"] for p in mine] == sorted(
+            p["participant"]["joinedAt"] for p in mine
+        )
+
+
+def test_one_drain_meeting_in_ten_is_titled_for_a_recording() -> None:
+    bodies = meeting_joins(20, 2, drain_title, NOW)
+    items = [Signed(m, body, "sig") for m, body in bodies]
+    assert recorded_meetings(items) == {bodies[0][0], bodies[10][0]}
+    assert not any(drain_title(n).startswith(NEVER_TITLE_PREFIX) for n in range(20))
+
+
+def test_appended_records_carry_the_receivers_headers() -> None:
+    item = Signed("m-1", b"{}", "c2ln")
+    headers = dict(record_headers(item, "d-1", "2026-06-03T10:05:00.000Z"))
+    assert headers == {
+        "rtk-signature": b"c2ln",
+        "rtk-uuid": b"d-1",
+        "rtk-webhook-id": b"bench-webhook",
+        "router-source": b"realtimekit",
+        "router-event": b"meeting.participantJoined",
+        "router-received-at": b"2026-06-03T10:05:00.000Z",
+        "router-delivery-id": b"d-1",
+    }
+
+
+def test_drain_figures_leave_the_start_up_out() -> None:
+    done = Drained(
+        events=50_000,
+        processed=50_000,
+        cpu_seconds=6.5,
+        wall_seconds=16.0,
+        first_commit_seconds=6.0,
+        first_committed=1_000,
+    )
+    assert per_event_us(done, startup_cpu=0.5) == pytest.approx(120.0)
+    assert done.rate == pytest.approx(4_900.0)
+    short = Drained(50_000, 40_000, 6.5, 180.0, 6.0, 1_000)
+    assert not short.complete
+    assert math.isnan(per_event_us(short, startup_cpu=0.5))
+
+
+def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    config = router_config(
+        port=8081,
+        broker_port=0,
+        public_key=keys.public,
+        emulator=Emulator("http://127.0.0.1:8787"),
+        broker="127.0.0.1:9093",
+        title_prefix=NEVER_TITLE_PREFIX,
+    )
+    settings = parse_config(json.dumps(config), "bench.json", {}).settings
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9093"
+    assert config["policy"]["rules"][0]["when"] == {
+        "meeting.title": {"regex": f"^{NEVER_TITLE_PREFIX}"}
+    }
+
+
+def test_drain_sizes_and_new_phases() -> None:
+    assert plan_from(parse_args(["--quick"])).drain_events == 20_000
+    full = plan_from(parse_args(["--skip", "drain", "--skip", "verify"]))
+    assert (full.drain_events, full.skip) == (50_000, frozenset({"drain", "verify"}))
+
+
+def test_the_summary_has_the_drain_and_verify_targets() -> None:
+    wrk = parse_output(
+        'BENCH-JSON {"requests":8000,"duration_us":2000000,"connect":0,"read":0,"write":0,'
+        '"status":0,"timeout":0,"p50_us":1500,"p90_us":2500,"p99_us":9000,"max_us":12000}'
+    )
+    slower = replace(wrk, requests=7000)
+    plain = Drained(50_000, 50_000, 6.5, 16.0, 6.0, 1_000)
+    recording = replace(plain, starts=500, recorded=500)
+    figures = report.Figures(
+        drain=Drain(0.5, 12, plain, recording),
+        verify=Verify(Served(wrk, 0.1, 0.02, 8300), Served(slower, 0.12, 0.02, 7300)),
+    )
+    verdicts = {t.name: (t.value, t.passed) for t in report.targets(figures)}
+    assert verdicts["worker drain CPU per event, no recording"] == (pytest.approx(120.0), True)
+    assert verdicts["throughput, receiver alone / verifying handler"] == (
+        pytest.approx(0.875),
+        True,
+    )
+    text = "\n".join(report.summary(figures))
+    assert "500 of 500 recordings started" in text
