@@ -11,16 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Literal
 
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
 from router.core.records import Record
 from router.core.rtk_requests import Answer, Request
+from router.core.terms import DeadLetter, Mode
 from router.metrics import Metrics
 from router.realtimekit import RtkClient
-
-Mode = Literal["enforce", "shadow"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,7 @@ class HandlerResult:
 
     state: MeetingState
     records: tuple[Record, ...] = ()
-    dead_letter: str | None = None
-    stage: str = "effects"
+    dead_letter: DeadLetter | None = None
     notes: tuple[str, ...] = field(default=())
 
 

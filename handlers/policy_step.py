@@ -16,6 +16,7 @@ from router.core.events import ParticipantInfo, RecordingInfo
 from router.core.meeting_state import MeetingState
 from router.core.record_builders import policy_decision, recording_changed
 from router.core.records import Record
+from router.core.terms import DeadLetter
 
 
 def decide_and_act(
@@ -69,7 +70,7 @@ def decide_and_act(
     return HandlerResult(
         effect.state,
         (*records, decision),
-        dead_letter=effect.error if effect.dead_letter else None,
+        dead_letter=DeadLetter(effect.error or "failed") if effect.dead_letter else None,
     )
 
 

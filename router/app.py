@@ -13,11 +13,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handlers import Ports
-from handlers.base import Mode
 from router.broker import EmbeddedBroker
 from router.clock import now
 from router.config import Settings
 from router.core.policy import Policy, PolicyConfig
+from router.core.terms import Mode
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
 from router.metrics import Metrics

@@ -18,6 +18,10 @@ HTTP statuses are assigned in exactly one place, `router.receiver.status_for`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router.core.terms import Stage
 
 
 class RouterError(Exception):
@@ -90,7 +94,7 @@ class RtkApiError(DependencyError):
 class InvalidEvent(RouterError):
     """An authentic event that cannot be processed as its type requires: dead-letter it."""
 
-    def __init__(self, message: str, *, stage: str) -> None:
+    def __init__(self, message: str, *, stage: Stage) -> None:
         super().__init__(message)
         self.stage = stage
 

@@ -11,28 +11,27 @@ yields nothing: RTK's retries and a replay after a crash do not decide twice.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from handlers import Delivery, HandlerFlow, HandlerResult, Ports, handler_for
-from handlers.base import Mode
+from router import envelope
 from router.config import TopicsConfig
 from router.core.delivery import RTK_EVENTS, meeting_key
 from router.core.events import KnownEvent, RecordingStatusUpdate, UnknownEvent, parse_event
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
 from router.core.recording_state import DUPLICATE
-from router.core.records import Record as TopicRecord
-from router.core.records import cloudevent_headers, cloudevent_id
+from router.core.records import Record, cloudevent_headers, cloudevent_id
 from router.core.redaction import redact_body
 from router.core.rtk_requests import Request
-from router.core.timeparse import parse_timestamp
+from router.core.terms import DeadLetter, Mode
 from router.decision_driver import answer
+from router.envelope import Logged
 from router.errors import InvalidEvent
-from router.kafka import Message, Record
+from router.kafka import Outgoing
 from router.metrics import Metrics
 
 log = logging.getLogger("router.processing")
@@ -42,11 +41,11 @@ log = logging.getLogger("router.processing")
 class _Context:
     """One webhook being processed: what its result is built from."""
 
-    record: Record
+    logged: Logged
     event_name: str
     meeting_id: str
     state: MeetingState
-    digest: str
+    seen: str  # (what the state remembers of the body)
     delivery: Delivery
 
 
@@ -70,7 +69,7 @@ class Processed:
 
     meeting_id: str | None
     state: MeetingState | None
-    messages: tuple[Message, ...] = field(default=())
+    messages: tuple[Outgoing, ...] = field(default=())
 
 
 class Processor:
@@ -93,16 +92,16 @@ class Processor:
         """Decide with `policy` from the next event on (a configuration reload)."""
         self._ports = replace(self._ports, policy=policy, mode=mode)
 
-    def step(self, record: Record, state: MeetingState | None) -> Processed | Waiting:
+    def step(self, logged: Logged, state: MeetingState | None) -> Processed | Waiting:
         """Process one webhook given the meeting's state before it, as far as it goes without
         RTK: the result, or the event `Waiting` on its first RTK request."""
-        parsed = self._parse(record)
+        parsed = self._parse(logged)
         if isinstance(parsed, Processed):
             return parsed
         event, meeting_id = parsed
         state = state or MeetingState(meeting_id)
-        digest = "b:" + hashlib.sha256(record.value or b"").hexdigest()[:32]
-        if state.has_seen(digest):
+        seen = envelope.seen_key(logged.body)
+        if state.has_seen(seen):
             self._metrics.events.labels(event=event.name, result="duplicate").inc()
             if isinstance(event, RecordingStatusUpdate):
                 # A status RTK delivered twice is a dropped recording update like any other
@@ -111,9 +110,14 @@ class Processor:
             return Processed(meeting_id, None)
         handler = handler_for(event)
         assert handler is not None  # every known event type has a handler
-        context = _Context(record, event.name, meeting_id, state, digest, self._delivery(record))
+        delivery = Delivery(
+            delivery_id=logged.delivery_id,
+            received_at=logged.received_at or self._now(),
+            source=logged.source,
+        )
+        context = _Context(logged, event.name, meeting_id, state, seen, delivery)
         try:
-            outcome = handler(event, state, context.delivery, self._ports)
+            outcome = handler(event, state, delivery, self._ports)
             if isinstance(outcome, HandlerResult):
                 return self._finish(context, outcome)
             request = next(outcome)
@@ -138,33 +142,22 @@ class Processor:
         except Exception as exc:
             return self._failed(context, exc)
 
-    async def process(self, record: Record, state: MeetingState | None) -> Processed:
+    async def process(self, logged: Logged, state: MeetingState | None) -> Processed:
         """Process one webhook to its end, RTK requests included."""
-        stepped = self.step(record, state)
+        stepped = self.step(logged, state)
         return await self.resume(stepped) if isinstance(stepped, Waiting) else stepped
-
-    def _delivery(self, record: Record) -> Delivery:
-        headers = dict(record.headers)
-        return Delivery(
-            delivery_id=_text(headers.get("router-delivery-id"))
-            or _text(headers.get("rtk-uuid"))
-            or f"{record.topic}/{record.partition}/{record.offset}",
-            received_at=parse_timestamp(_text(headers.get("router-received-at"))) or self._now(),
-            source=_text(headers.get("router-source")) or "-",
-        )
 
     def _finish(self, context: _Context, result: HandlerResult) -> Processed:
         meeting_id, delivery = context.meeting_id, context.delivery
         messages = [self._message(r, meeting_id, delivery) for r in result.records]
         if result.dead_letter is not None:
-            dead = self.dead_letter(context.record, meeting_id, result.dead_letter, result.stage)
-            messages.extend(dead.messages)
+            messages.append(self._dead_letter_copy(context.logged, result.dead_letter))
         name = context.event_name
         self._metrics.events.labels(
             event=name if name in RTK_EVENTS else "other",
             result="dead_letter" if result.dead_letter else "ok",
         ).inc()
-        return Processed(meeting_id, result.state.mark_seen(context.digest), tuple(messages))
+        return Processed(meeting_id, result.state.mark_seen(context.seen), tuple(messages))
 
     def _failed(self, context: _Context, exc: Exception) -> Processed:
         """A handler that raised: a bug, so the event is dead-lettered rather than retried."""
@@ -173,32 +166,35 @@ class Processor:
             exc_info=exc,
             extra={"event": context.event_name, "meeting_id": context.meeting_id},
         )
-        error = f"handler error: {type(exc).__name__}"
-        dead = self.dead_letter(context.record, context.meeting_id, error, "handler")
-        return Processed(context.meeting_id, context.state.mark_seen(context.digest), dead.messages)
+        why = DeadLetter(f"handler error: {type(exc).__name__}", "handler")
+        copy = self._dead_letter_copy(context.logged, why)
+        return Processed(context.meeting_id, context.state.mark_seen(context.seen), (copy,))
 
-    def _parse(self, record: Record) -> tuple[KnownEvent, str] | Processed:
+    def _parse(self, logged: Logged) -> tuple[KnownEvent, str] | Processed:
         """The event and its meeting, or what to do instead (dead-letter, or nothing)."""
         payload: object = None
         try:
-            payload = json.loads(record.value or b"")
+            payload = json.loads(logged.body)
             if not isinstance(payload, dict):
-                return self.dead_letter(record, None, "the body is not a JSON object", "parse")
+                return self.dead_letter(
+                    logged, None, DeadLetter("the body is not a JSON object", "parse")
+                )
             event = parse_event(payload)
         except (ValueError, RecursionError) as exc:
-            return self.dead_letter(record, None, f"not JSON: {type(exc).__name__}", "parse")
+            why = DeadLetter(f"not JSON: {type(exc).__name__}", "parse")
+            return self.dead_letter(logged, None, why)
         except InvalidEvent as exc:
-            key = _key(record, payload) if isinstance(payload, dict) else None
-            return self.dead_letter(record, key, str(exc), exc.stage)
+            key = _meeting_of(logged, payload) if isinstance(payload, dict) else None
+            return self.dead_letter(logged, key, DeadLetter(str(exc), exc.stage))
         if isinstance(event, UnknownEvent):
             self._metrics.events.labels(event="other", result="unknown").inc()
             return Processed(None, None)
-        meeting_id = _key(record, payload)
+        meeting_id = _meeting_of(logged, payload)
         if meeting_id is None:  # parse_event guarantees a meeting id for known events
-            return self.dead_letter(record, None, "no meeting id", "parse")
+            return self.dead_letter(logged, None, DeadLetter("no meeting id", "parse"))
         return event, meeting_id
 
-    def _message(self, record: TopicRecord, meeting_id: str, delivery: Delivery) -> Message:
+    def _message(self, record: Record, meeting_id: str, delivery: Delivery) -> Outgoing:
         topic = {
             "recording.status_changed": self._topics.recordings,
             "policy.decision": self._topics.decisions,
@@ -209,34 +205,30 @@ class Processor:
             source=f"rtk-router/{delivery.source}",
             time=delivery.received_at,
         )
-        return Message(topic, meeting_id.encode(), record.to_bytes(), headers)
+        return Outgoing(topic, meeting_id.encode(), record.to_bytes(), headers)
 
-    def dead_letter(
-        self, record: Record, meeting_id: str | None, error: str, stage: str
-    ) -> Processed:
-        """The raw webhook onto the dead-letter topic, with why and at which stage; secrets RTK
+    def dead_letter(self, logged: Logged, meeting_id: str | None, why: DeadLetter) -> Processed:
+        """Nothing but the webhook's dead-letter copy (the meeting's state unchanged)."""
+        return Processed(meeting_id, None, (self._dead_letter_copy(logged, why),))
+
+    def _dead_letter_copy(self, logged: Logged, why: DeadLetter) -> Outgoing:
+        """The raw webhook for the dead-letter topic, with why and at which stage, and never
+        its signature (a signed copy could be posted back and accepted again); secrets RTK
         sent in it (a stream key) are masked, and `router-redacted` names them."""
-        self._metrics.dead_letters.labels(stage=stage).inc()
-        log.warning("dead-lettered", extra={"stage": stage, "error": error})
+        self._metrics.dead_letters.labels(stage=why.stage).inc()
+        log.warning("dead-lettered", extra={"stage": why.stage, "error": why.reason})
         headers = [
-            *record.headers,
-            ("router-error", error.encode()),
-            ("router-stage", stage.encode()),
+            *logged.copy_headers(),
+            (envelope.ERROR, why.reason.encode()),
+            (envelope.STAGE, why.stage.encode()),
         ]
-        value = record.value
+        value = logged.message.value
         if value is not None:
             value, masked = redact_body(value)
             if masked:
-                headers.append(("router-redacted", ",".join(masked).encode()))
-        message = Message(self._topics.dead_letter, record.key, value, headers)
-        return Processed(meeting_id, None, (message,))
+                headers.append((envelope.REDACTED, ",".join(masked).encode()))
+        return Outgoing(self._topics.dead_letter, logged.message.key, value, headers)
 
 
-def _key(record: Record, payload: dict[str, object]) -> str | None:
-    if record.key:
-        return record.key.decode("utf-8", "replace")
-    return meeting_key(payload)
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("utf-8", "replace") if value else None
+def _meeting_of(logged: Logged, payload: dict[str, object]) -> str | None:
+    return logged.meeting_id or meeting_key(payload)

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from router.clock import monotonic, now, rfc3339
+from router import envelope
+from router.clock import monotonic, now
 from router.config import Settings, SourceConfig
 from router.core.dedupe import DeliveryDedupe
-from router.core.delivery import RTK_EVENTS, meeting_key, parse_payload
-from router.core.signature import body_digest
+from router.core.delivery import RTK_EVENTS, parse_payload
 from router.errors import (
     BodyTooLarge,
     DependencyError,
@@ -29,15 +29,13 @@ from router.errors import (
     RouterError,
     SignatureError,
 )
-from router.kafka import Headers, Publisher
+from router.kafka import Publisher
 from router.metrics import Metrics
 from router.verification import Verifier
 
 log = logging.getLogger("router.receiver")
 
 RETRY_AFTER_SECONDS = 5
-# Headers copied from the delivery onto the log, so that consumers can re-verify RTK's signature.
-FORWARDED_HEADERS = ("rtk-signature", "rtk-uuid", "rtk-webhook-id")
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,7 @@ class Receiver:
             body = await self._read_body(request)
             await source.verifier.verify(request.headers, body)
             payload, event = parse_payload(body)
-            delivery_id = request.headers.get("rtk-uuid") or str(uuid.uuid4())
+            delivery_id = request.headers.get(envelope.RTK_UUID) or str(uuid.uuid4())
             status, answer = await self._accept(
                 _Delivery(source, request, body, payload, event, delivery_id)
             )
@@ -179,9 +177,9 @@ class Receiver:
 
     async def _accept(self, delivery: _Delivery) -> tuple[int, dict[str, Any]]:
         request, body = delivery.request, delivery.body
-        rtk_uuid = request.headers.get("rtk-uuid")
+        rtk_uuid = request.headers.get(envelope.RTK_UUID)
         content = DeliveryDedupe.content_key(
-            request.headers.get("rtk-webhook-id"), body_digest(body)
+            request.headers.get(envelope.RTK_WEBHOOK_ID), envelope.body_digest(body)
         )
         keys = [k for k in (rtk_uuid and f"u:{rtk_uuid}", f"c:{content}") if k]
         if self._dedupe.seen(rtk_uuid, content, monotonic()):
@@ -207,25 +205,22 @@ class Receiver:
         return 200, {"status": "accepted", "id": delivery.delivery_id}
 
     async def _append(self, delivery: _Delivery) -> None:
-        source, request, event = delivery.source, delivery.request, delivery.event
-        headers: Headers = [
-            (name, _raw_header(request.headers[name]))
-            for name in FORWARDED_HEADERS
-            if name in request.headers
-        ]
-        headers += [
-            ("router-source", source.config.name.encode()),
-            ("router-event", _utf8(event)),
-            ("router-received-at", rfc3339(now()).encode()),
-            ("router-delivery-id", _raw_header(delivery.delivery_id)),
-        ]
-        key = meeting_key(delivery.payload)
-        started = monotonic()
-        await self._publisher.publish(
+        message = envelope.seal(
             self._settings.kafka.topics.webhooks,
             delivery.body,
-            key=_utf8(key) if key is not None else None,
-            headers=headers,
+            delivery.payload,
+            rtk_headers=delivery.request.headers,
+            source=delivery.source.config.name,
+            event=delivery.event,
+            delivery_id=delivery.delivery_id,
+            received_at=now(),
+        )
+        started = monotonic()
+        await self._publisher.publish(
+            message.topic,
+            message.value,
+            key=message.key,
+            headers=message.headers,
             timeout=self._settings.kafka.ack_timeout_seconds,
         )
         self._metrics.publish_seconds.observe(monotonic() - started)
@@ -233,15 +228,3 @@ class Receiver:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def _raw_header(value: str) -> bytes:
-    """A header value as the bytes received (aiohttp decodes them with `surrogateescape`, so
-    non-UTF-8 bytes come back unchanged instead of failing the delivery)."""
-    return value.encode("utf-8", "surrogateescape")
-
-
-def _utf8(text: str) -> bytes:
-    """Text from the JSON body as UTF-8; a lone surrogate (valid JSON, not valid Unicode) is
-    written as its `\\uXXXX` escape rather than failing the delivery."""
-    return text.encode("utf-8", "backslashreplace")

@@ -8,7 +8,7 @@ import json
 from typing import Any, TextIO
 
 from router.config import KafkaConfig
-from router.kafka import Record, TopicReader
+from router.kafka import Consumed, TopicReader
 
 
 async def tail_topic(
@@ -43,7 +43,7 @@ async def tail_topic(
     return printed
 
 
-def render(record: Record) -> dict[str, Any]:
+def render(record: Consumed) -> dict[str, Any]:
     """A record as a JSON-ready dict; values that are JSON are embedded, others are text."""
     return {
         "topic": record.topic,

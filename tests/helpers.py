@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from router.clock import monotonic, wall_seconds
 from router.config import KafkaConfig
 from router.core.signature import HMAC_HEADER, hmac_sign, rsa_sign
-from router.kafka import Record, TopicReader
+from router.kafka import Consumed, TopicReader
 
 
 def rtk_headers(
@@ -59,9 +59,9 @@ def joined_body(meeting_id: str = "m-1", peer_id: str = "p-1", **extra: Any) -> 
 
 async def read_topic(
     config: KafkaConfig, bootstrap: str, topic: str, *, expect: int, timeout: float = 10.0
-) -> list[Record]:
+) -> list[Consumed]:
     """Every message of `topic`, waiting until at least `expect` have arrived (or timeout)."""
-    records: list[Record] = []
+    records: list[Consumed] = []
     async with TopicReader(config, bootstrap, topic, from_beginning=True) as reader:
         async with asyncio.timeout(timeout):
             while len(records) < expect:

@@ -22,7 +22,7 @@ import pytest
 
 from router.clock import now, wall_seconds
 from router.core.signature import HMAC_HEADER, RSA_HEADER, hmac_sign, rsa_sign
-from router.kafka import Record
+from router.kafka import Consumed
 from router.samples import encode_payload, sample_payload
 from tests.plugins.e2e import Loop, eventually, wire
 
@@ -102,7 +102,7 @@ def leaked(text: str, secrets: Mapping[str, str], size: int = PIECE) -> list[str
     return [name for name, value in secrets.items() if any(p in text for p in pieces(value, size))]
 
 
-def message_text(records: Iterable[Record], *, values: bool = True) -> str:
+def message_text(records: Iterable[Consumed], *, values: bool = True) -> str:
     """Keys, headers and (unless told not to) values of messages, as one text to search."""
     parts = []
     for record in records:
@@ -258,7 +258,7 @@ async def _recording(loop: Loop, meeting_id: str) -> bool:
     return any(r["status"] == "RECORDING" for r in await loop.recordings(meeting_id))
 
 
-async def _at_least(loop: Loop, topic: str, count: int) -> list[Record] | None:
+async def _at_least(loop: Loop, topic: str, count: int) -> list[Consumed] | None:
     records = await loop.topic(topic, timeout=5)
     return records if len(records) >= count else None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from router.kafka import Record
+from router.kafka import Consumed
 from tests.plugins.e2e import Loop
 from tests.plugins.topics import (
     INGEST_SERVER,
@@ -38,7 +38,7 @@ ENVELOPE = {
 }
 
 
-def body_of_join(webhooks: list[Record], peer_id: str) -> bytes:
+def body_of_join(webhooks: list[Consumed], peer_id: str) -> bytes:
     """The logged body of a peer's join."""
     for record in webhooks:
         payload = json.loads(record.value or b"{}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from router.kafka import Record
+from router.kafka import Consumed
 from router.samples import encode_payload, sample_payload
 from tests.plugins.e2e import Loop
 from tests.plugins.topics import (
@@ -54,7 +54,7 @@ RC = "recording.status_changed"
 BASE = dt.datetime(2026, 6, 3, 10, 0, tzinfo=dt.UTC)
 
 
-def raw_body(webhooks: list[Record], delivery_id: str) -> bytes:
+def raw_body(webhooks: list[Consumed], delivery_id: str) -> bytes:
     """The body the router logged for one delivery."""
     for record in webhooks:
         if ("rtk-uuid", delivery_id.encode()) in record.headers:

@@ -26,7 +26,6 @@ from router.core.entities import ParticipantInfo
 from router.core.meeting_state import KnownRecording, MeetingState
 from router.core.policy import Evaluation, MeetingFacts, ParticipantFacts, Policy, PolicyInput
 from router.core.recording_state import INVOKED
-from router.core.records import Outcome
 from router.core.rtk_requests import (
     Answer,
     CallFailed,
@@ -39,6 +38,7 @@ from router.core.rtk_requests import (
     StartRecording,
     StopRecording,
 )
+from router.core.terms import Outcome
 
 # RTK refusals that re-checking active-recording cannot explain away.
 FINAL_STATUSES = (401, 403, 429)

@@ -27,15 +27,12 @@ from router.core.events import (
 )
 from router.core.meeting_state import MeetingState
 from router.core.records import (
-    Action,
     ChatReadyRecord,
     DecisionParticipant,
     LivestreamStatusChangedRecord,
     MeetingEndedRecord,
     MeetingRecord,
     MeetingStartedRecord,
-    Mode,
-    Outcome,
     ParticipantJoinedRecord,
     ParticipantLeftRecord,
     PolicyDecision,
@@ -44,6 +41,7 @@ from router.core.records import (
     SummaryReadyRecord,
     TranscriptReadyRecord,
 )
+from router.core.terms import Action, Mode, Outcome
 
 # The events that become a record of the `meetings` topic.
 MeetingEvent = (

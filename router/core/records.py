@@ -25,24 +25,13 @@ from pydantic import (
 
 from router.clock import rfc3339
 from router.core.recording_state import RecordingStatus
+from router.core.terms import Action, Mode, Outcome
 
 Rfc3339 = Annotated[
     AwareDatetime,
     PlainSerializer(rfc3339, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-Action = Literal["start_recording", "stop_recording", "none"]
-Outcome = Literal[
-    "started",
-    "stopped",
-    "already_recording",
-    "not_recording",
-    "shadow",
-    "no_match",
-    "skipped",
-    "failed",
-]
-Mode = Literal["enforce", "shadow"]
 PolicyVersion = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
 
 

@@ -25,7 +25,9 @@ from router.backoff import Backoff
 from router.clock import monotonic
 from router.config import Settings
 from router.core.offsets import PartitionOffsets
-from router.kafka import BROKER_ERRORS, Consumer, Message, Publisher, Record, partition_counts
+from router.core.terms import DeadLetter
+from router.envelope import open_logged
+from router.kafka import BROKER_ERRORS, Consumed, Consumer, Outgoing, Publisher, partition_counts
 from router.metrics import Metrics
 from router.processing import Processed, Processor, Waiting
 from router.worker.states import MeetingStates
@@ -169,7 +171,7 @@ class Worker:
             return False
         return False
 
-    async def _fetch(self) -> list[Record]:
+    async def _fetch(self) -> list[Consumed]:
         """The next batch, or nothing when asked to stop: a fetch can block for seconds while
         the group rebalances, and shutdown must not wait for that."""
         fetch = asyncio.ensure_future(self._consumer.fetch(timeout=0.2))
@@ -183,7 +185,7 @@ class Worker:
             return []
         return fetch.result()
 
-    async def _restored_only(self, batch: list[Record]) -> list[Record]:
+    async def _restored_only(self, batch: list[Consumed]) -> list[Consumed]:
         """The batch, once the state of every partition in it is restored.
 
         aiokafka hands out records of a newly assigned partition while the assignment callback
@@ -202,27 +204,27 @@ class Worker:
         usable = self._restored - self._revoking
         return [r for r in batch if r.partition in usable]
 
-    async def _handle_batch(self, batch: Sequence[Record]) -> None:
+    async def _handle_batch(self, batch: Sequence[Consumed]) -> None:
         """Decide every event of the batch that needs no RTK call, then publish all their
         records with one wait, then each touched meeting's last state, then mark them done."""
         published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        messages: list[Message] = []
+        messages: list[Outgoing] = []
         touched: dict[str, tuple[int, Processed]] = {}
         finished: list[Entry] = []
         for record in batch:
             entry = self._dispatch(record)
-            meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+            meeting_id = entry.logged.meeting_id
             if meeting_id is not None and meeting_id in self._waiting:
                 self._waiting.hold(meeting_id, entry)
                 continue
-            stepped = self._step(record)
+            stepped = self._step(entry)
             if isinstance(stepped, Waiting):
                 self._waiting.wait(stepped, entry, published)
                 continue
             messages.extend(stepped.messages)
             if stepped.meeting_id is not None and stepped.state is not None:
-                self._states.put(stepped.meeting_id, record.partition, stepped.state)
-                touched[stepped.meeting_id] = (record.partition, stepped)
+                self._states.put(stepped.meeting_id, entry.partition, stepped.state)
+                touched[stepped.meeting_id] = (entry.partition, stepped)
             finished.append(entry)
         try:
             # The records first, then the states: state that says "processed" must never be on
@@ -234,7 +236,7 @@ class Worker:
         for entry in finished:
             entry.done()
 
-    def _dispatch(self, record: Record) -> Entry:
+    def _dispatch(self, record: Consumed) -> Entry:
         tracker = self._offsets.setdefault(record.partition, PartitionOffsets())
         if tracker.behind(record.offset):
             # A log never goes back: this partition's log is a new one (a broker that came
@@ -245,20 +247,20 @@ class Worker:
             )
             tracker = self._offsets[record.partition] = PartitionOffsets()
         tracker.dispatched(record.offset)
-        return Entry(record, tracker)
+        return Entry(open_logged(record), tracker)
 
-    def _step(self, record: Record) -> Processed | Waiting:
-        meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+    def _step(self, entry: Entry) -> Processed | Waiting:
+        logged = entry.logged
         try:
-            return self._processor.step(record, self._states.get(meeting_id))
+            return self._processor.step(logged, self._states.get(logged.meeting_id))
         except Exception as exc:  # a bug: dead-letter the event rather than wedge the partition
-            return self._internal_error(record, meeting_id, exc)
+            return self._internal_error(entry, exc)
 
-    def _internal_error(self, record: Record, meeting_id: str | None, exc: Exception) -> Processed:
-        log.error("processing failed", exc_info=exc, extra={"offset": record.offset})
-        return self._processor.dead_letter(
-            record, meeting_id, f"internal error: {type(exc).__name__}", "worker"
-        )
+    def _internal_error(self, entry: Entry, exc: Exception) -> Processed:
+        logged = entry.logged
+        log.error("processing failed", exc_info=exc, extra={"offset": logged.message.offset})
+        why = DeadLetter(f"internal error: {type(exc).__name__}", "worker")
+        return self._processor.dead_letter(logged, logged.meeting_id, why)
 
     async def _carry_on(
         self, waiting: Waiting, entry: Entry, published: asyncio.Future[None]
@@ -268,30 +270,29 @@ class Worker:
         try:
             processed = await self._processor.resume(waiting)
         except Exception as exc:
-            processed = self._internal_error(entry.record, waiting.meeting_id, exc)
+            processed = self._internal_error(entry, exc)
         await asyncio.shield(published)
         await self._finish(processed, entry)
 
     async def _handle_held(self, entry: Entry) -> None:
         """A later event of a meeting that waited on RTK, in its lane."""
-        record = entry.record
-        meeting_id = record.key.decode("utf-8", "replace") if record.key else None
+        logged = entry.logged
         try:
-            processed = await self._processor.process(record, self._states.get(meeting_id))
+            processed = await self._processor.process(logged, self._states.get(logged.meeting_id))
         except Exception as exc:
-            processed = self._internal_error(record, meeting_id, exc)
+            processed = self._internal_error(entry, exc)
         await self._finish(processed, entry)
 
     async def _finish(self, processed: Processed, entry: Entry) -> None:
         """Publish one event's records, then its meeting's state, then mark it done."""
-        partition = entry.record.partition
+        partition = entry.partition
         await self._publish_all(list(processed.messages))
         if processed.meeting_id is not None and processed.state is not None:
             self._states.put(processed.meeting_id, partition, processed.state)
             await self._publish_all(self._state_messages([(partition, processed)]))
         entry.done()
 
-    def _state_messages(self, touched: Iterable[tuple[int, Processed]]) -> list[Message]:
+    def _state_messages(self, touched: Iterable[tuple[int, Processed]]) -> list[Outgoing]:
         # A partition that moved to another instance while its events were in flight: its new
         # owner's state is the one that counts; ours must not overwrite it.
         return [
@@ -300,7 +301,7 @@ class Worker:
             if processed.meeting_id is not None and partition in self._restored
         ]
 
-    async def _publish_all(self, messages: list[Message]) -> None:
+    async def _publish_all(self, messages: list[Outgoing]) -> None:
         # The effects already happened: keep the records and try until the broker takes them.
         # The offsets stay uncommitted meanwhile, so a crash replays rather than loses them.
         delays = BROKER_BACKOFF.delays()

@@ -15,7 +15,7 @@ from collections.abc import Collection, Container, Iterable
 from router.clock import monotonic
 from router.config import KafkaConfig
 from router.core.meeting_state import MeetingState
-from router.kafka import Message, Record, read_partitions
+from router.kafka import Consumed, Outgoing, read_partitions
 from router.metrics import Metrics
 
 log = logging.getLogger("router.worker")
@@ -49,11 +49,11 @@ class MeetingStates:
         else:
             self._ended.pop(meeting_id, None)
 
-    def message(self, meeting_id: str, partition: int, state: MeetingState | None) -> Message:
+    def message(self, meeting_id: str, partition: int, state: MeetingState | None) -> Outgoing:
         """The state topic's record of a meeting's state; None gives its tombstone."""
         value = state.to_json() if state is not None else None
         key = meeting_id.encode()
-        return Message(self._kafka.topics.state, key, value, [], partition=partition)
+        return Outgoing(self._kafka.topics.state, key, value, [], partition=partition)
 
     async def restore(self, partitions: list[int]) -> int:
         """Read the newest state of every meeting of these partitions from the state topic,
@@ -76,7 +76,7 @@ class MeetingStates:
             self.put(meeting_id, partition, state)
         return len(restored)
 
-    def _decode(self, record: Record) -> MeetingState | None:
+    def _decode(self, record: Consumed) -> MeetingState | None:
         """A state record's meeting state; None for a tombstone, or for a corrupt record,
         which is counted and logged rather than left to stop the partition."""
         if record.value is None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from router.core.offsets import PartitionOffsets
-from router.kafka import Record
+from router.envelope import Logged
 from router.processing import Waiting
 
 log = logging.getLogger("router.worker")
@@ -24,14 +24,18 @@ log = logging.getLogger("router.worker")
 
 @dataclass(frozen=True)
 class Entry:
-    """A consumed message and the offset tracker it was dispatched under (a partition whose
+    """A logged webhook and the offset tracker it was dispatched under (a partition whose
     log started again has a new one)."""
 
-    record: Record
+    logged: Logged
     tracker: PartitionOffsets
 
+    @property
+    def partition(self) -> int:
+        return self.logged.message.partition
+
     def done(self) -> None:
-        self.tracker.done(self.record.offset)
+        self.tracker.done(self.logged.message.offset)
 
 
 # Finishes a waiting event once the batch it came in is published.

@@ -26,7 +26,7 @@ from router.broker import EmbeddedBroker, free_port
 from router.clock import monotonic
 from router.config import Settings, parse_config
 from router.emulator import RunningEmulator
-from router.kafka import Record
+from router.kafka import Consumed
 from tests.helpers import read_topic, rtk_headers
 from tests.plugins.emulator import StartEmulator
 
@@ -170,7 +170,7 @@ class Loop:
             answer: dict[str, Any] = await r.json()
             return r.status, answer
 
-    async def topic(self, name: str, *, expect: int = 0, timeout: float = 20.0) -> list[Record]:
+    async def topic(self, name: str, *, expect: int = 0, timeout: float = 20.0) -> list[Consumed]:
         topic = getattr(self.kafka.topics, name)
         return await read_topic(
             self.kafka, self.broker.bootstrap_servers, topic, expect=expect, timeout=timeout

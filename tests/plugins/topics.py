@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.clock import monotonic, now
-from router.kafka import Record
+from router.kafka import Consumed
 from router.samples import encode_payload, sample_payload
 from tests.helpers import hmac_headers, rtk_headers
 from tests.plugins.e2e import Loop, RunningRouter, wire
@@ -42,7 +42,7 @@ SECRETS = {
 CLOUDEVENT_HEADERS = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type")
 JSON_TOPICS = ("recordings", "meetings", "decisions")
 
-# Record a meeting while anyone is there: started at a join, stopped when the session empties.
+# Consumed a meeting while anyone is there: started at a join, stopped when the session empties.
 RECORD_WHILE_PRESENT = {
     "rules": [
         {
@@ -129,9 +129,9 @@ class Driver:
         *,
         key: str | None = None,
         expect: int = 0,
-        until: Callable[[list[Record]], bool] | None = None,
+        until: Callable[[list[Consumed]], bool] | None = None,
         timeout: float = 30.0,
-    ) -> list[Record]:
+    ) -> list[Consumed]:
         """The messages of a topic (config name), only those keyed `key` if given, once at least
         `expect` are there and `until` holds (or the time is up: the caller's asserts show it)."""
         deadline = monotonic() + timeout
@@ -142,7 +142,7 @@ class Driver:
                 return found
             # No pause: each read already waits a moment for news at the end.
 
-    async def read(self, topic: str, idle: float = 0.1) -> list[Record]:
+    async def read(self, topic: str, idle: float = 0.1) -> list[Consumed]:
         """Every message of a topic (config name) now, partition by partition: up to the end
         offsets and then until `idle` s pass without a message (the embedded broker has been
         seen to report an end offset one short of its last message)."""
@@ -159,7 +159,7 @@ class Driver:
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)
-            found: list[Record] = []
+            found: list[Consumed] = []
             async with asyncio.timeout(30):
                 while True:
                     batch = await consumer.getmany(timeout_ms=int(idle * 1000))
@@ -219,10 +219,10 @@ async def start_driver(make_loop: Callable[..., Awaitable[Loop]], **sections: An
     return Driver(loop, router)
 
 
-def has_type(record_type: str, count: int = 1, **fields: Any) -> Callable[[list[Record]], bool]:
+def has_type(record_type: str, count: int = 1, **fields: Any) -> Callable[[list[Consumed]], bool]:
     """An `until` condition: `count` JSON messages of this type with these field values."""
 
-    def check(found: list[Record]) -> bool:
+    def check(found: list[Consumed]) -> bool:
         values = [json.loads(r.value or b"null") for r in found]
         matching = [
             v
@@ -234,7 +234,7 @@ def has_type(record_type: str, count: int = 1, **fields: Any) -> Callable[[list[
     return check
 
 
-def headers_of(record: Record) -> dict[str, str]:
+def headers_of(record: Consumed) -> dict[str, str]:
     """A message's headers as text (each name once: the router never repeats one)."""
     names = [name for name, _ in record.headers]
     assert len(names) == len(set(names)), names
@@ -288,8 +288,8 @@ def all_topics(loop: Loop) -> Iterable[tuple[str, str]]:
     return [(name, getattr(topics, name)) for name in type(topics).model_fields]
 
 
-def _record(message: Any) -> Record:
-    return Record(
+def _record(message: Any) -> Consumed:
+    return Consumed(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,

@@ -22,8 +22,8 @@ from router.core.policy.language import AllOf, fields_read
 from router.core.policy.model import ALLOW_MULTIPLE, PolicyConfig
 from router.core.policy.templates import expand
 from router.core.policy.timewindow import UTC_ZONE, local_time
+from router.core.terms import Action
 
-DecidedAction = Literal["start_recording", "stop_recording", "none"]
 OutcomeHint = Literal["match", "skipped", "no_match", "not_applicable"]
 
 
@@ -76,7 +76,7 @@ class Evaluation:
 
     trigger: str
     rule: str | None
-    action: DecidedAction | None
+    action: Action | None
     outcome_hint: OutcomeHint
     recording: Mapping[str, Any]
     allow_multiple: bool
@@ -150,7 +150,7 @@ class Policy:
             return Evaluation(inp.trigger, None, "none", "no_match", {}, False, trace)
         if decided.action == "skip":
             return Evaluation(inp.trigger, decided.name, "none", "skipped", {}, False, trace)
-        action: DecidedAction = (
+        action: Action = (
             "start_recording" if decided.action == "start_recording" else "stop_recording"
         )
         recording = expand(decided.recording, _template_values(inp))

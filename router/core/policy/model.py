@@ -26,10 +26,9 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from router.core.policy.compiler import compile_when
 from router.core.policy.language import Problem
 from router.core.policy.templates import template_problems
+from router.core.terms import Mode, RuleAction
 
 Trigger = Literal["meeting.participantJoined", "meeting.participantLeft", "meeting.started"]
-Action = Literal["start_recording", "stop_recording", "skip"]
-Mode = Literal["enforce", "shadow"]
 
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 ALLOW_MULTIPLE = "allow_multiple_recordings"
@@ -45,7 +44,7 @@ class Rule(BaseModel):
     name: str = Field(min_length=1)
     on: Trigger = "meeting.participantJoined"
     when: dict[str, Any] | None = None
-    action: Action
+    action: RuleAction
     recording: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("when", mode="before")

@@ -1,0 +1,24 @@
+"""The only package that imports aiokafka: producing (`producer`), the consumer-group member
+(`consumer`), group-less reading (`readers`), and what they share (`client`, `messages`).
+aiokafka has no type hints, so it is fenced in here behind small typed classes."""
+
+from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options
+from router.kafka.consumer import Consumer
+from router.kafka.messages import Consumed, Headers, Outgoing
+from router.kafka.producer import Publisher, Unsent
+from router.kafka.readers import TopicReader, partition_counts, read_partitions
+
+__all__ = [
+    "BROKER_ERRORS",
+    "Consumed",
+    "Consumer",
+    "Headers",
+    "Outgoing",
+    "Publisher",
+    "TopicAdmin",
+    "TopicReader",
+    "Unsent",
+    "client_options",
+    "partition_counts",
+    "read_partitions",
+]

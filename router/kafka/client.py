@@ -1,0 +1,93 @@
+"""What every aiokafka client of the router shares: connection options, the errors a broker
+that is down or refusing raises, and the topic administration."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from router.config import KafkaConfig
+
+log = logging.getLogger("router.kafka")
+
+# What a broker that is down, restarting or refusing makes client calls raise.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError)
+
+
+def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
+    """Connection options shared by producer, consumer and admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": config.client_id,
+        "security_protocol": config.security_protocol,
+    }
+    if config.sasl_mechanism:
+        options["sasl_mechanism"] = config.sasl_mechanism
+        options["sasl_plain_username"] = config.sasl_username
+        if config.sasl_password is not None:
+            options["sasl_plain_password"] = config.sasl_password.get_secret_value()
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        cafile = str(config.ssl_cafile) if config.ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    return options
+
+
+class TopicAdmin:
+    """Checks that the router's topics exist and creates the missing ones when allowed."""
+
+    def __init__(self, config: KafkaConfig, bootstrap: str, topics: Sequence[str]) -> None:
+        self._config = config
+        self._options = client_options(config, bootstrap)
+        self.topics = tuple(topics)
+        self._admin: Any = None
+
+    async def _client(self) -> Any:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(request_timeout_ms=5000, **self._options)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def close(self) -> None:
+        """Close the admin connection."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+
+    async def missing(self) -> list[str]:
+        """Topics of the router that the broker does not have (raises KafkaError/OSError)."""
+        try:
+            existing = set(await (await self._client()).list_topics())
+        except (KafkaError, OSError):
+            await self.close()  # a fresh connection next time, not a wedged one
+            raise
+        return [t for t in self.topics if t not in existing]
+
+    async def ensure(self) -> list[str]:
+        """Create missing topics if allowed; return those still missing."""
+        missing = await self.missing()
+        if not missing or not self._config.create_topics:
+            return missing
+        compacted = {self._config.topics.state}
+        new = [
+            NewTopic(
+                name,
+                self._config.partitions,
+                self._config.replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if name in compacted else None,
+            )
+            for name in missing
+        ]
+        try:
+            await (await self._client()).create_topics(new, timeout_ms=10_000)
+        except TopicAlreadyExistsError:
+            pass  # another instance was quicker
+        except KafkaError as exc:
+            log.warning("could not create topics %s: %s", ", ".join(missing), exc)
+        return await self.missing()

@@ -1,0 +1,114 @@
+"""Reading without a consumer group: whole partitions (restoring state), topic metadata, and
+every partition of a topic (`router tail`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from router.config import KafkaConfig
+from router.kafka.client import client_options
+from router.kafka.messages import Consumed, consumed
+
+# Messages handed over at once when reading a partition whole (see `read_partitions`).
+RESTORE_BATCH = 1000
+
+
+async def read_partitions(
+    config: KafkaConfig,
+    bootstrap: str,
+    topic: str,
+    partitions: Sequence[int],
+    timeout: float = 30.0,
+) -> AsyncIterator[list[Consumed]]:
+    """Every message of some partitions, start to end as of now (restoring compacted state),
+    a fetched batch at a time and in offset order within each partition: the caller handles
+    each batch and lets go of it, so that a long topic is neither held whole nor decoded in
+    one stretch of the event loop. `timeout` bounds each fetch that brings nothing."""
+    if not partitions:
+        return
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=RESTORE_BATCH,
+        **client_options(config, bootstrap),
+    )
+    try:
+        await consumer.start()
+        parts = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        for tp in parts:
+            while await consumer.position(tp) < ends[tp]:
+                async with asyncio.timeout(timeout):
+                    batch = await consumer.getmany(tp, timeout_ms=500)
+                yield [consumed(m) for m in batch.get(tp, [])]
+        # The embedded broker has been seen to report an end offset one short of its last
+        # message; one more short read picks up whatever lies beyond it.
+        tail = await consumer.getmany(*parts, timeout_ms=200)
+        yield [consumed(m) for messages in tail.values() for m in messages]
+    finally:
+        await consumer.stop()
+
+
+async def partition_counts(
+    config: KafkaConfig, bootstrap: str, topics: Sequence[str]
+) -> dict[str, int | None]:
+    """How many partitions each topic has (None: the topic does not exist)."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+    )
+    try:
+        await consumer.start()
+        # (aiokafka's `topics()` fetches the same but keeps none of it)
+        cluster = await consumer._client.fetch_all_metadata()
+        counts: dict[str, int | None] = {}
+        for topic in topics:
+            found = cluster.partitions_for_topic(topic)
+            counts[topic] = len(found) if found else None
+        return counts
+    finally:
+        await consumer.stop()
+
+
+class TopicReader:
+    """Reads every partition of one topic without a consumer group (for `router tail`)."""
+
+    def __init__(
+        self, config: KafkaConfig, bootstrap: str, topic: str, *, from_beginning: bool
+    ) -> None:
+        self._topic = topic
+        self._from_beginning = from_beginning
+        self._consumer = AIOKafkaConsumer(
+            enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
+        )
+
+    async def __aenter__(self) -> TopicReader:
+        try:
+            await self._consumer.start()
+            known = await self._consumer.topics()
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        if self._topic not in known:
+            await self._consumer.stop()
+            raise LookupError(f"topic {self._topic!r} does not exist on the broker")
+        partitions = self._consumer.partitions_for_topic(self._topic) or set()
+        parts = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        self._consumer.assign(parts)
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*parts)
+        else:
+            await self._consumer.seek_to_end(*parts)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def fetch(self, timeout: float) -> list[Consumed]:
+        """The next messages in arrival order per partition (possibly none)."""
+        batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
+        return [consumed(m) for messages in batches.values() for m in messages]
