@@ -10,6 +10,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         r = self.registry
         self.webhooks = Counter(
             "router_webhooks_total",
@@ -74,6 +75,15 @@ class Metrics:
             registry=r,
         )
 
+
+    def inc(self, counter: Counter, *values: str) -> None:
+        """Count one on `counter` with these label values (in its labels' order). The labelled
+        child is remembered: looking it up costs more than the increment, on every event."""
+        key = (counter, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*values)
+        child.inc()
     def set_policy(self, version: str, mode: str) -> None:
         """Show only the active policy version and mode."""
         self.policy_info.clear()

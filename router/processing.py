@@ -84,6 +84,10 @@ class Processor:
         now: Callable[[], dt.datetime],
     ) -> None:
         self._topics = topics
+        self._topic_of = {
+            "recording.status_changed": topics.recordings,
+            "policy.decision": topics.decisions,
+        }
         self._ports = ports
         self._metrics = metrics
         self._now = now
@@ -102,7 +106,7 @@ class Processor:
         state = state or MeetingState(meeting_id)
         seen = envelope.seen_key(logged.body)
         if state.has_seen(seen):
-            self._metrics.events.labels(event=event.name, result="duplicate").inc()
+            self._metrics.inc(self._metrics.events, event.name, "duplicate")
             if isinstance(event, RecordingStatusUpdate):
                 # A status RTK delivered twice is a dropped recording update like any other
                 # repeated status, whichever check caught it.
@@ -153,10 +157,11 @@ class Processor:
         if result.dead_letter is not None:
             messages.append(self._dead_letter_copy(context.logged, result.dead_letter))
         name = context.event_name
-        self._metrics.events.labels(
-            event=name if name in RTK_EVENTS else "other",
-            result="dead_letter" if result.dead_letter else "ok",
-        ).inc()
+        self._metrics.inc(
+            self._metrics.events,
+            name if name in RTK_EVENTS else "other",
+            "dead_letter" if result.dead_letter else "ok",
+        )
         return Processed(meeting_id, result.state.mark_seen(context.seen), tuple(messages))
 
     def _failed(self, context: _Context, exc: Exception) -> Processed:
@@ -195,10 +200,7 @@ class Processor:
         return event, meeting_id
 
     def _message(self, record: Record, meeting_id: str, delivery: Delivery) -> Outgoing:
-        topic = {
-            "recording.status_changed": self._topics.recordings,
-            "policy.decision": self._topics.decisions,
-        }.get(record.type, self._topics.meetings)
+        topic = self._topic_of.get(record.type, self._topics.meetings)
         headers = cloudevent_headers(
             record,
             ce_id=cloudevent_id(delivery.delivery_id, record),

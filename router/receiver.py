@@ -148,7 +148,7 @@ class Receiver:
             log.exception("unexpected error handling a delivery", extra={"source": name})
             status, answer = status_for(exc)
         label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
-        self._metrics.webhooks.labels(source=name, event=label, status=str(status)).inc()
+        self._metrics.inc(self._metrics.webhooks, name, label, str(status))
         log.info(
             "webhook",
             extra={

@@ -42,6 +42,7 @@ def consumed(message: Any) -> Consumed:
         offset=message.offset,
         key=message.key,
         value=message.value,
-        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+        # (aiokafka hands header values out as bytes already)
+        headers=tuple(message.headers or ()),
         timestamp_ms=message.timestamp,
     )

@@ -48,6 +48,8 @@ class Publisher:
         self._suspect = True  # nothing is trusted until the topics have been seen
         self._check_lock = asyncio.Lock()
         self._hashes: dict[bytes, int] = {}
+        # Each topic's partitions, sorted; forgotten whenever the cluster metadata changes.
+        self._partitions: dict[str, list[int]] = {}
 
     @property
     def started(self) -> bool:
@@ -71,6 +73,7 @@ class Publisher:
             original(conn, reason)
 
         client._on_connection_closed = on_closed
+        client.cluster.add_listener(lambda _: self._partitions.clear())
         self._producer = producer
 
     async def stop(self) -> None:
@@ -135,15 +138,17 @@ class Publisher:
         """The partition aiokafka's default partitioner picks for `key` (murmur2 of the key
         over all partitions, as Kafka's Java client does), with the hash remembered: murmur2
         is pure Python there. None when the topic's partitions are not known yet."""
-        partitions = self._producer.client.cluster.partitions_for_topic(topic)
-        if not partitions:
-            return None
+        ordered = self._partitions.get(topic)
+        if ordered is None:
+            partitions = self._producer.client.cluster.partitions_for_topic(topic)
+            if not partitions:
+                return None
+            ordered = self._partitions[topic] = sorted(partitions)
         hashed = self._hashes.get(key)
         if hashed is None:
             if len(self._hashes) >= PARTITION_CACHE_KEYS:
                 self._hashes.clear()
             hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
-        ordered = sorted(partitions)
         return int(ordered[hashed % len(ordered)])
 
     async def send_all(self, messages: Sequence[Outgoing], timeout: float) -> Unsent:
