@@ -75,7 +75,6 @@ class Metrics:
             registry=r,
         )
 
-
     def inc(self, counter: Counter, *values: str) -> None:
         """Count one on `counter` with these label values (in its labels' order). The labelled
         child is remembered: looking it up costs more than the increment, on every event."""
@@ -84,6 +83,7 @@ class Metrics:
         if child is None:
             child = self._children[key] = counter.labels(*values)
         child.inc()
+
     def set_policy(self, version: str, mode: str) -> None:
         """Show only the active policy version and mode."""
         self.policy_info.clear()

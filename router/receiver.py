@@ -149,16 +149,11 @@ class Receiver:
             status, answer = status_for(exc)
         label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
         self._metrics.inc(self._metrics.webhooks, name, label, str(status))
-        log.info(
-            "webhook",
-            extra={
-                "source": name,
-                "event": event if event in RTK_EVENTS else label,
-                "delivery_id": delivery_id,
-                "status": status,
-                "latency_ms": round((monotonic() - started) * 1000, 2),
-            },
-        )
+        if status >= 300 or self._settings.server.access_log:
+            shown = event if event in RTK_EVENTS else label
+            _log_delivery(
+                source=name, event=shown, delivery_id=delivery_id, status=status, started=started
+            )
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
         return web.json_response(answer, status=status, headers=headers, dumps=_dumps)
 
@@ -224,6 +219,21 @@ class Receiver:
             timeout=self._settings.kafka.ack_timeout_seconds,
         )
         self._metrics.publish_seconds.observe(monotonic() - started)
+
+
+def _log_delivery(
+    *, source: str, event: str, delivery_id: str | None, status: int, started: float
+) -> None:
+    log.info(
+        "webhook",
+        extra={
+            "source": source,
+            "event": event,
+            "delivery_id": delivery_id,
+            "status": status,
+            "latency_ms": round((monotonic() - started) * 1000, 2),
+        },
+    )
 
 
 def _dumps(value: Any) -> str:

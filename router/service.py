@@ -28,6 +28,12 @@ from router.broker import EmbeddedBroker
 from router.config import Settings, load_config
 from router.errors import ConfigError
 
+# The collector's thresholds, from `gc.callbacks` on a worker draining 50,000 joins: at
+# Python's (700, 10, 10) it ran about 3,000 young and 25 full collections, 0.6-1.0 s of
+# 9-11 s of CPU; at these, 9 young ones and no full one, 0.1 s. Almost everything the router
+# allocates is freed by reference counting; the rare cycles wait a little longer.
+GC_THRESHOLDS = (20_000, 50, 100)
+
 log = logging.getLogger("router.service")
 
 _T = TypeVar("_T")
@@ -79,6 +85,7 @@ async def serve(
         # Everything made while starting (modules, config, clients) lives as long as the
         # process: out of the collector's way, so that its full collections stay short.
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info(
             "listening",
             extra={"host": settings.server.host, "port": settings.server.port, "role": role},

@@ -248,3 +248,29 @@ async def test_operations_endpoints(
         "router_consumer_lag",
     ):
         assert name in text, name
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+async def test_access_log_lines_for_accepted_deliveries_can_be_turned_off(
+    broker: EmbeddedBroker,
+    aiohttp_client: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    rtk_private_key: rsa.RSAPrivateKey,
+    caplog: pytest.LogCaptureFixture,
+    access_log: bool,
+) -> None:
+    settings = make_settings()
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"access_log": access_log})}
+    )
+    app = create_app(settings, role="receiver", bootstrap=broker.bootstrap_servers)
+    client = await aiohttp_client(app)
+    await wait_ready(client)
+    body = joined_body("m-access-log")
+    caplog.set_level("INFO", logger="router.receiver")
+    accepted = await client.post(RTK, data=body, headers=rtk_headers(rtk_private_key, body))
+    refused = await client.post(RTK, data=body, headers={"rtk-signature": "bm9wZQ=="})
+    assert (accepted.status, refused.status) == (200, 401)
+    lines = [r for r in caplog.records if r.getMessage() == "webhook"]
+    # A refused delivery is always logged; an accepted one only with the access log on.
+    assert [r.__dict__["status"] for r in lines] == ([200, 401] if access_log else [401])
