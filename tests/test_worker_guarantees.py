@@ -20,7 +20,7 @@ from router.app import RUNTIME
 from router.core.meeting_state import MeetingState
 from router.kafka import client_options
 from tests.plugins.e2e import Loop, eventually, wire
-from tests.test_faults import Traffic, restart_broker_under, start_at
+from tests.plugins.traffic import Traffic, restart_broker_under, start_at
 
 # On 3 partitions these ids land on partitions 0, 1 and 2.
 MEETINGS = ["m-group-1", "m-group-5", "m-group-0"]
