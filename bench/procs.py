@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,26 +142,35 @@ async def wait_http(
     http: aiohttp.ClientSession, url: str, child: Child, timeout: float = 60.0
 ) -> None:
     """Poll `url` until it answers 200; fail with the child's log if it exits or never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if not child.running:
-            raise RuntimeError(
-                f"{child.name} exited ({child.process.returncode}):\n{child.log_tail()}"
-            )
+
+    async def answers() -> bool:
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
-                if response.status == 200:
-                    child.note_descendants()
-                    return
-        if loop.time() > deadline:
-            raise RuntimeError(f"{child.name} not ready in {timeout} s:\n{child.log_tail()}")
-        await asyncio.sleep(0.2)
+                return response.status == 200
+        return False
+
+    await _wait_for(answers, child, timeout, "not ready", interval=0.2)
 
 
 async def wait_port(port: int, child: Child, timeout: float = 30.0) -> None:
     """Wait until something accepts TCP connections on 127.0.0.1:`port`; fail with the
     child's log if it exits or never does."""
+
+    async def listens() -> bool:
+        with contextlib.suppress(OSError, TimeoutError):
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        return False
+
+    await _wait_for(listens, child, timeout, "not listening", interval=0.1)
+
+
+async def _wait_for(
+    check: Callable[[], Awaitable[bool]], child: Child, timeout: float, what: str, interval: float
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -168,13 +178,9 @@ async def wait_port(port: int, child: Child, timeout: float = 30.0) -> None:
             raise RuntimeError(
                 f"{child.name} exited ({child.process.returncode}):\n{child.log_tail()}"
             )
-        with contextlib.suppress(OSError, TimeoutError):
-            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1.0)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        if await check():
             child.note_descendants()
             return
         if loop.time() > deadline:
-            raise RuntimeError(f"{child.name} not listening in {timeout} s:\n{child.log_tail()}")
-        await asyncio.sleep(0.1)
+            raise RuntimeError(f"{child.name} {what} in {timeout} s:\n{child.log_tail()}")
+        await asyncio.sleep(interval)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router.clock import monotonic, now
 from router.kafka import Consumed
+from router.kafka.messages import consumed
 from router.samples import encode_payload, sample_payload
 from tests.helpers import hmac_headers, rtk_headers
 from tests.plugins.e2e import Loop, RunningRouter, wire
@@ -163,7 +164,7 @@ class Driver:
             async with asyncio.timeout(30):
                 while True:
                     batch = await consumer.getmany(timeout_ms=int(idle * 1000))
-                    found.extend(_record(m) for messages in batch.values() for m in messages)
+                    found.extend(consumed(m) for messages in batch.values() for m in messages)
                     caught_up = [await consumer.position(tp) >= ends[tp] for tp in parts]
                     if not batch and all(caught_up):
                         break
@@ -286,15 +287,3 @@ def all_topics(loop: Loop) -> Iterable[tuple[str, str]]:
     """(config name, topic name) of every topic of the loop's routers."""
     topics = loop.kafka.topics
     return [(name, getattr(topics, name)) for name in type(topics).model_fields]
-
-
-def _record(message: Any) -> Consumed:
-    return Consumed(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple((k, bytes(v)) for k, v in message.headers or ()),
-        timestamp_ms=message.timestamp,
-    )
