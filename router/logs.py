@@ -63,11 +63,13 @@ class TextFormatter(logging.Formatter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    fields = vars(record)
     out = {}
-    for key, value in vars(record).items():
+    # (the standard attributes are most of a record's: skipped with one set look-up each)
+    for key in [k for k in fields if k not in _STANDARD]:
         kind = _kind(key)
         if kind == "extra":
-            out[key] = value
+            out[key] = fields[key]
         elif kind == "secret":
             out[key] = "[redacted]"
     return out
@@ -77,7 +79,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 def _kind(key: str) -> str:
     """`standard` (a LogRecord attribute), `secret` (to redact) or `extra`; the same few keys
     come with every record, so the answer is remembered."""
-    if key in _STANDARD or key.startswith("_"):
+    if key.startswith("_"):
         return "standard"
     lowered = key.lower().replace("_", "")
     return "secret" if any(w in lowered for w in _SECRET_WORDS) else "extra"
@@ -135,6 +137,8 @@ def configure(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     handler.addFilter(MalformedRequests())
     handler.addFilter(Repeats("aiokafka"))
+    # Neither format shows thread or process: not collected for every record.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
