@@ -45,7 +45,7 @@ def decide_and_act(
     if decided is None:
         return HandlerResult(state)
     effect = decided.effect
-    ports.metrics.decisions.labels(outcome=effect.outcome).inc()
+    ports.metrics.inc(ports.metrics.decisions, effect.outcome)
     records: tuple[Record, ...] = ()
     if effect.started is not None:
         records = (_started_record(effect.started, effect.state, delivery, ports),)
