@@ -35,6 +35,10 @@ from router.worker.waiting import Entry, WaitingMeetings
 
 log = logging.getLogger("router.worker")
 _RESTORE_ERRORS: tuple[type[BaseException], ...] = (*BROKER_ERRORS, TimeoutError)
+# Offsets are committed at most this often (and on revoke and at shutdown): a commit is a
+# broker round trip, and under light load a batch is a few events. A crash replays at most
+# this much more, which the meetings' states recognise as already done.
+COMMIT_INTERVAL_SECONDS = 0.2
 # Waits between attempts at something the broker must take (publishing, restoring).
 BROKER_BACKOFF = Backoff(base=0.2, cap=5.0)
 
@@ -116,7 +120,7 @@ class Worker:
         else:
             return
         self.status = "waiting for partitions"
-        next_check = 0.0
+        next_check = next_commit = 0.0
         try:
             while not self._stopping.is_set():
                 try:
@@ -129,7 +133,9 @@ class Worker:
                 if usable:
                     await self._handle_batch(usable)
                 self._apply_backpressure()
-                await self._commit()
+                if monotonic() >= next_commit:
+                    next_commit = monotonic() + COMMIT_INTERVAL_SECONDS
+                    await self._commit()
                 if monotonic() >= next_check:
                     next_check = monotonic() + 5.0
                     await self._drop_positions_of_new_logs(list(self._offsets))
