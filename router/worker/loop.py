@@ -202,7 +202,7 @@ class Worker:
         """
         while not self._stopping.is_set():
             waiting = {r.partition for r in batch} - self._restored
-            if not waiting & {p for _, p in self._consumer.assignment()}:
+            if not waiting or not waiting & {p for _, p in self._consumer.assignment()}:
                 break
             self._restore_done.clear()
             with contextlib.suppress(TimeoutError):
@@ -325,19 +325,18 @@ class Worker:
     def _apply_backpressure(self) -> None:
         """Stop fetching while too many events wait on RTK, or too many meetings do."""
         worker = self._settings.worker
-        parts = self._consumer.assignment()
         held, meetings = self._waiting.held, len(self._waiting)
         if not self._paused and (
             held >= worker.max_in_flight or meetings >= worker.max_waiting_meetings
         ):
-            self._consumer.pause(parts)
+            self._consumer.pause(self._consumer.assignment())
             self._paused = True
         elif (
             self._paused
             and held * 2 < worker.max_in_flight
             and meetings * 2 < worker.max_waiting_meetings
         ):
-            self._consumer.resume(parts)
+            self._consumer.resume(self._consumer.assignment())
             self._paused = False
 
     async def _commit(self, partitions: Iterable[int] | None = None) -> None:
