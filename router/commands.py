@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,21 @@ def broker(args: argparse.Namespace) -> int:
     async def run() -> int:
         embedded = EmbeddedBroker(host=args.host, port=args.port)
         await embedded.start()
+        # SIGTERM as well as Ctrl-C stops the broker process before we exit (it runs in a
+        # session of its own, so nothing else would).
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         print(f"broker listening on {embedded.bootstrap_servers}; Ctrl-C stops it", flush=True)
+        exited = asyncio.ensure_future(embedded.wait())
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            return await embedded.wait()
+            await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            return exited.result() if exited.done() else 0
         finally:
+            stopping.cancel()
+            exited.cancel()
             await embedded.stop()
 
     code = 0

@@ -196,3 +196,44 @@ def test_workers_share_the_port_and_stop_together(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_router_broker_stops_its_broker_when_stopped(signum: int, tmp_path: Path) -> None:
+    """The broker process runs in a session of its own: `router broker` must stop it,
+    whichever signal stops `router broker` itself."""
+    from router.broker import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "broker", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]  # (a warning, then this)
+        assert "broker listening" in lines[-1], lines
+        assert _listening(port)
+        process.send_signal(signum)
+        assert process.wait(timeout=15) == 0
+        deadline = time.monotonic() + 10
+        while _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _listening(port), "the broker outlived `router broker`"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
