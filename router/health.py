@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from router.kafka import BROKER_ERRORS, Publisher, TopicAdmin
+from router.kafka import BROKER_ERRORS, IdempotenceRefused, Publisher, TopicAdmin
 
 log = logging.getLogger("router.health")
 
@@ -56,7 +56,8 @@ class Health:
             if self.broker == "ok":
                 # An outage, not a bug: the reason without a traceback.
                 log.error("broker unreachable", extra={"error": type(exc).__name__})  # noqa: TRY400
-            self.broker = f"unreachable: {type(exc).__name__}"
+            refused = isinstance(exc, IdempotenceRefused)
+            self.broker = str(exc) if refused else f"unreachable: {type(exc).__name__}"
             self.topics = "unknown"
             self._publisher.mark_suspect()
             return

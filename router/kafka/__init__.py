@@ -5,7 +5,7 @@ aiokafka has no type hints, so it is fenced in here behind small typed classes."
 from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options
 from router.kafka.consumer import Consumer
 from router.kafka.messages import Consumed, Headers, Outgoing
-from router.kafka.producer import Publisher, Unsent
+from router.kafka.producer import IdempotenceRefused, Publisher, Unsent
 from router.kafka.readers import TopicReader, partition_counts, read_partitions
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Consumed",
     "Consumer",
     "Headers",
+    "IdempotenceRefused",
     "Outgoing",
     "Publisher",
     "TopicAdmin",

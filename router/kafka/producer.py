@@ -7,6 +7,7 @@ broken connection or failed send marks the log "suspect", and the next publish f
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from router.config import KafkaConfig
 from router.errors import PublishError
 from router.kafka.client import TopicAdmin, client_options
 from router.kafka.messages import Headers, Outgoing
+
+log = logging.getLogger("router.kafka")
 
 # aiokafka keeps one produce request in flight per broker and fills one batch per partition
 # meanwhile; a sender that finds its batch full waits for it to drain, and with many senders
@@ -35,10 +38,16 @@ class Publisher:
     """Appends messages and waits for the broker's acknowledgement, within a deadline."""
 
     def __init__(self, config: KafkaConfig, bootstrap: str, admin: TopicAdmin) -> None:
-        idempotent = (not config.embedded) if config.idempotent is None else config.idempotent
+        # None: try idempotence against a real cluster, and go on without it when the cluster
+        # refuses to give out producer ids (some Kafka-compatible services, older clusters).
+        self._idempotence: bool | None = (
+            (None if not config.embedded else False)
+            if config.idempotent is None
+            else config.idempotent
+        )
         self._options: dict[str, Any] = {
             "acks": "all",
-            "enable_idempotence": idempotent,
+            "enable_idempotence": self._idempotence is not False,
             "request_timeout_ms": int(max(config.ack_timeout_seconds, 1) * 1000) + 5000,
             "max_batch_size": PRODUCER_BATCH_BYTES,
             **client_options(config, bootstrap),
@@ -57,13 +66,25 @@ class Publisher:
         return self._producer is not None
 
     async def start(self) -> None:
-        """Connect (raises KafkaError/OSError when the broker cannot be reached)."""
-        producer = AIOKafkaProducer(**self._options)
+        """Connect (raises KafkaError/OSError when the broker cannot be reached, and
+        `IdempotenceRefused` when idempotence is required and the cluster refuses it)."""
         try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
+            producer = await self._started(self._options)
+        except KafkaError as exc:
+            if not self._options["enable_idempotence"]:
+                raise
+            # Refused idempotence, or no broker at all: a producer without it tells which.
+            plain = {**self._options, "enable_idempotence": False}
+            producer = await self._started(plain)
+            if self._idempotence is True:
+                await producer.stop()
+                raise IdempotenceRefused(type(exc).__name__) from None
+            log.warning(
+                "the cluster refuses idempotent producers; producing without idempotence "
+                "(kafka.idempotent: false skips the attempt, true requires it)",
+                extra={"error": type(exc).__name__},
+            )
+            self._options = plain
         client = producer.client
         original = client._on_connection_closed
 
@@ -75,6 +96,16 @@ class Publisher:
         client._on_connection_closed = on_closed
         client.cluster.add_listener(lambda _: self._partitions.clear())
         self._producer = producer
+
+    @staticmethod
+    async def _started(options: dict[str, Any]) -> Any:
+        producer = AIOKafkaProducer(**options)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
 
     async def stop(self) -> None:
         """Flush what is in flight and disconnect."""
@@ -190,6 +221,16 @@ class Publisher:
             m.topic, m.value, key=m.key, headers=m.headers, partition=partition
         )
         return future
+
+
+class IdempotenceRefused(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
+    """`kafka.idempotent: true`, and the cluster gives out no producer ids."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(
+            f"the cluster refuses idempotent producers (InitProducerId: {error}); "
+            "set kafka.idempotent: false or null"
+        )
 
 
 @dataclass(frozen=True)
