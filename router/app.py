@@ -28,6 +28,9 @@ from router.verification import build_verifier
 from router.worker import Worker
 
 log = logging.getLogger("router.app")
+# Room beside a body for its headers and the record framing on the log (a dead-letter copy
+# adds a few more headers).
+MESSAGE_OVERHEAD_BYTES = 64 * 1024
 
 Role = Literal["all", "receiver", "worker"]
 
@@ -161,8 +164,10 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     kafka = runtime.settings.kafka
     topics = [getattr(kafka.topics, name) for name in type(kafka.topics).model_fields]
-    runtime.admin = TopicAdmin(kafka, runtime.bootstrap, topics)
-    runtime.publisher = Publisher(kafka, runtime.bootstrap, runtime.admin)
+    # The largest body accepted, with room for its headers and the record framing.
+    size = runtime.settings.server.max_body_bytes + MESSAGE_OVERHEAD_BYTES
+    runtime.admin = TopicAdmin(kafka, runtime.bootstrap, topics, max_message_bytes=size)
+    runtime.publisher = Publisher(kafka, runtime.bootstrap, runtime.admin, max_message_bytes=size)
     yield
     # Requests have finished by now (the runner drains them first): flush and disconnect.
     await runtime.publisher.stop()

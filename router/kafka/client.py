@@ -41,8 +41,16 @@ def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
 class TopicAdmin:
     """Checks that the router's topics exist and creates the missing ones when allowed."""
 
-    def __init__(self, config: KafkaConfig, bootstrap: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        config: KafkaConfig,
+        bootstrap: str,
+        topics: Sequence[str],
+        *,
+        max_message_bytes: int | None = None,
+    ) -> None:
         self._config = config
+        self._max_message_bytes = max_message_bytes
         self._options = client_options(config, bootstrap)
         self.topics = tuple(topics)
         self._admin: Any = None
@@ -75,12 +83,19 @@ class TopicAdmin:
         if not missing or not self._config.create_topics:
             return missing
         compacted = {self._config.topics.state}
+        sized = (
+            {"max.message.bytes": str(self._max_message_bytes)} if self._max_message_bytes else {}
+        )
         new = [
             NewTopic(
                 name,
                 self._config.partitions,
                 self._config.replication_factor,
-                topic_configs={"cleanup.policy": "compact"} if name in compacted else None,
+                topic_configs={
+                    **sized,
+                    **({"cleanup.policy": "compact"} if name in compacted else {}),
+                }
+                or None,
             )
             for name in missing
         ]

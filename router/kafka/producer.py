@@ -37,7 +37,14 @@ PARTITION_CACHE_KEYS = 16_384
 class Publisher:
     """Appends messages and waits for the broker's acknowledgement, within a deadline."""
 
-    def __init__(self, config: KafkaConfig, bootstrap: str, admin: TopicAdmin) -> None:
+    def __init__(
+        self,
+        config: KafkaConfig,
+        bootstrap: str,
+        admin: TopicAdmin,
+        *,
+        max_message_bytes: int = 1024 * 1024,
+    ) -> None:
         # None: try idempotence against a real cluster, and go on without it when the cluster
         # refuses to give out producer ids (some Kafka-compatible services, older clusters).
         self._idempotence: bool | None = (
@@ -50,9 +57,14 @@ class Publisher:
             "enable_idempotence": self._idempotence is not False,
             "request_timeout_ms": int(max(config.ack_timeout_seconds, 1) * 1000) + 5000,
             "max_batch_size": PRODUCER_BATCH_BYTES,
+            # (aiokafka's default, 1 MiB, would refuse a body of the receiver's full size once
+            # its headers and framing are added)
+            "max_request_size": max(max_message_bytes, 1024 * 1024),
             **client_options(config, bootstrap),
         }
         self._producer: Any = None
+        # Why the cluster refused a required idempotent producer (until restarted).
+        self._refused: str | None = None
         self._admin = admin
         self._suspect = True  # nothing is trusted until the topics have been seen
         self._check_lock = asyncio.Lock()
@@ -68,6 +80,8 @@ class Publisher:
     async def start(self) -> None:
         """Connect (raises KafkaError/OSError when the broker cannot be reached, and
         `IdempotenceRefused` when idempotence is required and the cluster refuses it)."""
+        if self._refused is not None:  # (required, and refused once: no new attempt)
+            raise IdempotenceRefused(self._refused)
         try:
             producer = await self._started(self._options)
         except KafkaError as exc:
@@ -77,8 +91,10 @@ class Publisher:
             plain = {**self._options, "enable_idempotence": False}
             producer = await self._started(plain)
             if self._idempotence is True:
-                await producer.stop()
-                raise IdempotenceRefused(type(exc).__name__) from None
+                # (shielded: a probe's time-out must not leave this producer open)
+                await asyncio.shield(producer.stop())
+                self._refused = type(exc).__name__
+                raise IdempotenceRefused(self._refused) from None
             log.warning(
                 "the cluster refuses idempotent producers; producing without idempotence "
                 "(kafka.idempotent: false skips the attempt, true requires it)",
@@ -103,7 +119,7 @@ class Publisher:
         try:
             await producer.start()
         except BaseException:
-            await producer.stop()
+            await asyncio.shield(producer.stop())
             raise
         return producer
 
