@@ -72,6 +72,14 @@ class EmbeddedBroker:
         """Spawn the broker and wait until it accepts connections."""
         binary = find_broker_binary()
         url = f"tcp://{self.host}:{self.port}"
+        if await self._accepts_connections():
+            # Started anyway, the broker would fail to bind and whatever holds the port would
+            # be taken for it: another router's broker, with its consumer group.
+            raise BrokerError(
+                f"port {self.port} is already in use: set kafka.embedded_port to a free port, "
+                f"or kafka.bootstrap_servers to the broker listening there",
+                retriable=False,
+            )
         fd, name = tempfile.mkstemp(prefix="rtk-router-broker-", suffix=".log")
         self._log_file = Path(name)
         try:

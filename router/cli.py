@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from router import __version__
-from router.errors import ConfigError
+from router.errors import ConfigError, DependencyError
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -122,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
+    except DependencyError as exc:  # (an expected failure: one line, never a traceback)
+        print(f"router: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        print(f"router: {exc}", file=sys.stderr)  # (names the address and the reason)
+        return 1
     except KeyboardInterrupt:
         return 130
 

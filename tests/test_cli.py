@@ -237,3 +237,38 @@ def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_refuses_an_embedded_broker_port_already_taken(tmp_path: Path) -> None:
+    """Another process listens where the embedded broker should: `router serve` must not
+    take it for its broker (and join another router's group); one line, exit 1."""
+    import socket
+
+    config, _ = write_config(tmp_path)
+    port = json.loads(config.read_text())["kafka"]["embedded_port"]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = cli("serve", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert result.returncode == 1, result.stderr
+    problem = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
+    assert problem == [
+        f"router: port {port} is already in use: set kafka.embedded_port to a free port, "
+        "or kafka.bootstrap_servers to the broker listening there"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_busy_http_port_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    config, http_port = write_config(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", http_port))
+        holder.listen()
+        result = cli("serve", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [problem] = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
+    assert "address already in use" in problem
+    assert str(http_port) in problem
