@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from router import logs
 from router.cli import _config_path
 from router.config import LoadedConfig, load_config
@@ -77,7 +79,12 @@ def send(args: argparse.Namespace) -> int:
     from router.sending import build_delivery, post_delivery
 
     body, headers = build_delivery(args.event, key_path=args.key, hmac_secret=args.hmac_secret)
-    status, text = asyncio.run(post_delivery(args.url, body, headers))
+    try:
+        status, text = asyncio.run(post_delivery(args.url, body, headers))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        print(f"router: cannot deliver to {args.url}: {reason}", file=sys.stderr)
+        return 1
     print(status)
     print(text)
     return 0 if 200 <= status < 300 else 1
@@ -89,17 +96,21 @@ def tail(args: argparse.Namespace) -> int:
 
     logs.configure("WARNING", json_lines=False)
     settings = _load(args).settings
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            tail_topic(
-                settings.kafka,
-                args.topic,
-                from_beginning=args.from_beginning,
-                limit=args.limit,
-                idle_exit=args.idle_exit,
-                out=sys.stdout,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                tail_topic(
+                    settings.kafka,
+                    args.topic,
+                    from_beginning=args.from_beginning,
+                    limit=args.limit,
+                    idle_exit=args.idle_exit,
+                    out=sys.stdout,
+                )
             )
-        )
+    except LookupError as exc:  # (the topic does not exist)
+        print(f"router: {exc.args[0]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -272,3 +272,27 @@ def test_serve_on_a_busy_http_port_says_so_in_one_line(tmp_path: Path) -> None:
     [problem] = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
     assert "address already in use" in problem
     assert str(http_port) in problem
+
+
+def test_send_to_a_closed_port_and_tail_of_a_missing_topic_say_so_in_one_line(
+    tmp_path: Path, router_processes: list[RouterProcess]
+) -> None:
+    from router.broker import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/webhooks/realtimekit"
+    sent = cli("send", "meeting.participantJoined", "--url", closed, cwd=tmp_path)
+    assert sent.returncode == 1
+    assert "Traceback" not in sent.stderr, sent.stderr
+    [problem] = sent.stderr.strip().splitlines()
+    assert problem.startswith(f"router: cannot deliver to {closed}: "), problem
+
+    config, port = write_config(tmp_path)
+    router = RouterProcess(["serve", "--dev", "--config", str(config)], cwd=tmp_path)
+    router_processes.append(router)
+    wait_until_ready(f"http://127.0.0.1:{port}", router)
+    tail = cli("tail", "no.such.topic", "--config", str(config), "--idle-exit", "2", cwd=tmp_path)
+    assert tail.returncode == 1
+    assert "Traceback" not in tail.stderr, tail.stderr
+    assert [line for line in tail.stderr.splitlines() if line.startswith("router: ")] == [
+        "router: topic 'no.such.topic' does not exist on the broker"
+    ], tail.stderr
