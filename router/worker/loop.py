@@ -39,6 +39,8 @@ _RESTORE_ERRORS: tuple[type[BaseException], ...] = (*BROKER_ERRORS, TimeoutError
 # broker round trip, and under light load a batch is a few events. A crash replays at most
 # this much more, which the meetings' states recognise as already done.
 COMMIT_INTERVAL_SECONDS = 0.2
+# How long leaving the group may take at shutdown before the worker goes without it.
+STOP_WAIT_SECONDS = 5.0
 # Waits between attempts at something the broker must take (publishing, restoring).
 BROKER_BACKOFF = Backoff(base=0.2, cap=5.0)
 
@@ -98,9 +100,11 @@ class Worker:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace + 5)
             except TimeoutError:
+                # (a commit or a group leave that a restarted broker never answers: what is
+                # not committed is replayed by the next owner)
+                log.warning("the worker did not stop in time; leaving without its last commit")
                 self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await asyncio.wait({self._task}, timeout=STOP_WAIT_SECONDS)
         self._task = None
 
     async def ready(self) -> str | None:
@@ -144,9 +148,9 @@ class Worker:
             await self._drain(self._settings.server.shutdown_grace_seconds)
             await self._commit()
         finally:
-            with contextlib.suppress(*BROKER_ERRORS):
-                await self._consumer.stop()
             self._waiting.cancel()
+            with contextlib.suppress(*BROKER_ERRORS, TimeoutError):
+                await asyncio.wait_for(self._consumer.stop(), STOP_WAIT_SECONDS)
 
     async def _topics_match(self) -> bool:
         """Whether the state topic has as many partitions as the webhooks topic (a meeting's
