@@ -45,10 +45,14 @@ class RecordingApi(Protocol):
         """Stop the recording; None when RTK does not know it."""
 
 
-async def drive(flow: Generator[Request, Answer, T], api: RecordingApi) -> T:
-    """Run the flow to its end, answering every request through `api`."""
+async def drive(
+    flow: Generator[Request, Answer, T], api: RecordingApi, request: Request | None = None
+) -> T:
+    """Run the flow to its end, answering every request through `api`; `request`: the one
+    it already yielded, when it was started elsewhere."""
     try:
-        request = next(flow)
+        if request is None:
+            request = next(flow)
         while True:
             request = flow.send(await answer(request, api))
     except StopIteration as done:

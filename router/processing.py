@@ -28,7 +28,7 @@ from router.core.records import Record, cloudevent_headers, cloudevent_id
 from router.core.redaction import redact_body
 from router.core.rtk_requests import Request
 from router.core.terms import DeadLetter, Mode
-from router.decision_driver import answer
+from router.decision_driver import RecordingApi, drive
 from router.envelope import Logged
 from router.errors import InvalidEvent
 from router.kafka import Outgoing
@@ -133,18 +133,13 @@ class Processor:
 
     async def resume(self, waiting: Waiting) -> Processed:
         """Carry out the RTK requests of a waiting event, then finish it."""
-        context, flow, request = waiting.context, waiting.flow, waiting.request
-        api = self._ports.rtk
+        context = waiting.context
         try:
-            while True:
-                if api is None:  # (handlers ask for nothing without a client: a bug)
-                    request = flow.throw(RuntimeError(f"{request!r} asked of no RTK client"))
-                else:
-                    request = flow.send(await answer(request, api))
-        except StopIteration as done:
-            return self._finish(context, done.value)
+            api = self._ports.rtk or _no_client(waiting.request)
+            result = await drive(waiting.flow, api, waiting.request)
         except Exception as exc:
             return self._failed(context, exc)
+        return self._finish(context, result)
 
     async def process(self, logged: Logged, state: MeetingState | None) -> Processed:
         """Process one webhook to its end, RTK requests included."""
@@ -230,6 +225,12 @@ class Processor:
             if masked:
                 headers.append((envelope.REDACTED, ",".join(masked).encode()))
         return Outgoing(self._topics.dead_letter, logged.message.key, value, headers)
+
+
+def _no_client(request: Request) -> RecordingApi:
+    """Handlers ask nothing of RTK without a client configured: this is a bug."""
+    msg = f"{request!r} asked of no RTK client"
+    raise RuntimeError(msg)
 
 
 def _meeting_of(logged: Logged, payload: dict[str, object]) -> str | None:

@@ -167,11 +167,7 @@ class Publisher:
                     missing = await self.verify_topics()
                     if missing:
                         raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
-                if partition is None and key is not None:
-                    partition = self._partition_of(topic, key)
-                future = await self._producer.send(
-                    topic, value, key=key, headers=headers, partition=partition
-                )
+                future = await self._send(Outgoing(topic, key, value, headers, partition))
                 metadata = await future
         except TimeoutError:
             self.mark_suspect()
