@@ -4,13 +4,14 @@ the same wrk script and load against each, one after the other, each with a brok
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import feed, probe
+from bench import feed, probe, profile
 from bench.bodies import Signed
 from bench.configs import PARTITIONS, SOURCE_PATH
 from bench.loadgen import fixed_rate
@@ -65,11 +66,17 @@ async def _measure(
     failed = sum(1 for s in shots if s.status != 200)
     if failed:
         raise RuntimeError(f"{failed} of {len(shots)} warm-up requests to {url} failed")
+    recorder = None
+    if o.profile is not None:
+        recorder = asyncio.create_task(profile.record(server[0], o.wrk_seconds, o.profile))
     before = process_cpu(server + broker)
     result = await run_wrk(
         target, script, seconds=o.wrk_seconds, threads=o.wrk_threads, connections=o.connections
     )
     after = process_cpu(server + broker)
+    if recorder is not None:
+        for line in await recorder:
+            run.say(f"    {line}")
     n = result.requests
 
     def per_request(pids: list[int]) -> float:

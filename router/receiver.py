@@ -154,8 +154,10 @@ class Receiver:
             _log_delivery(
                 source=name, event=shown, delivery_id=delivery_id, status=status, started=started
             )
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-        return web.json_response(answer, status=status, headers=headers, dumps=_dumps)
+        headers = _RETRY_LATER if status == 503 else None
+        return web.Response(
+            body=_encode(answer), status=status, headers=headers, content_type="application/json"
+        )
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self._settings.server.max_body_bytes
@@ -236,5 +238,9 @@ def _log_delivery(
     )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _encode(answer: dict[str, Any]) -> bytes:
+    """JSON is UTF-8 (RFC 8259): the bytes go out as they are, with no charset to negotiate."""
+    return json.dumps(answer, separators=(",", ":")).encode()

@@ -48,7 +48,8 @@ def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
 def test_dev_serve_send_tail_and_graceful_stop(
     tmp_path: Path, router_processes: list[RouterProcess]
 ) -> None:
-    config, port = write_config(tmp_path)
+    # (a line for accepted deliveries too: by default only refused ones are logged)
+    config, port = write_config(tmp_path, server={"access_log": True})
     router = RouterProcess(["serve", "--dev", "--config", str(config)], cwd=tmp_path)
     router_processes.append(router)
     base = f"http://127.0.0.1:{port}"
