@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bench import feed, probe
+from bench import feed, probe, profile
 from bench.bodies import Signed
 from bench.configs import (
     NEVER_TITLE_PREFIX,
@@ -83,6 +83,7 @@ async def run_worker(run: Run, name: str, items: Sequence[Signed], *, record: bo
     broker_port = free_port()
     broker = run.procs.broker(f"{name}-broker", broker_port)
     worker: Child | None = None
+    recorder: asyncio.Task[list[str]] | None = None
     try:
         await wait_port(broker_port, broker)
         bootstrap = f"127.0.0.1:{broker_port}"
@@ -103,6 +104,11 @@ async def run_worker(run: Run, name: str, items: Sequence[Signed], *, record: bo
         async with probe.Commits(bootstrap) as commits:
             started = time.monotonic()
             worker = run.procs.router(name, path, role="worker")
+            if run.options.profile is not None and name == "drain-plain":
+                # (sampled until the worker is stopped below)
+                recorder = asyncio.create_task(
+                    profile.record(worker.pid, run.options.drain_timeout, run.options.profile)
+                )
             drained = await _watch(run, worker, commits, len(items), started)
         if record:
             wanted = recorded_meetings(items)
@@ -112,6 +118,9 @@ async def run_worker(run: Run, name: str, items: Sequence[Signed], *, record: bo
     finally:
         if worker is not None:
             await run.procs.stop(worker)
+        if recorder is not None:
+            for line in await recorder:
+                run.say(f"    {line}")
         await run.procs.stop(broker)
 
 

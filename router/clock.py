@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 
 
@@ -21,6 +22,11 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+@functools.lru_cache(maxsize=1024)
 def rfc3339(moment: dt.datetime) -> str:
-    """RFC 3339 in UTC with millisecond precision and a `Z`, as every topic carries it."""
+    """RFC 3339 in UTC with millisecond precision and a `Z`, as every topic carries it.
+
+    Remembered: one event's receipt time is written in each of its records and their headers.
+    (Aware datetimes that are the same instant are equal and hash alike, whatever their zone,
+    and they have one UTC form.)"""
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -9,6 +9,7 @@ never a reason to drop an event, whose own time is optional everywhere it is use
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 _TIMESTAMP = re.compile(
@@ -37,6 +38,12 @@ def parse_timestamp(value: object) -> dt.datetime | None:
         return _as_utc(value)
     if not isinstance(value, str) or len(value) > _MAX_CHARS:
         return None
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> dt.datetime | None:
+    """(Remembered: a meeting's `startedAt` comes back in every one of its events.)"""
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:
         return None
