@@ -56,6 +56,23 @@ class Emulator:
     api_token: str = "emulator-token"  # the emulator's well-known local token
 
 
+def bench_policy(title_prefix: str = RECORD_TITLE_PREFIX) -> dict[str, Any]:
+    """The benchmark's policy: start recording on the join of a meeting whose title starts
+    with `title_prefix`."""
+    return {
+        "mode": "enforce",
+        "rules": [
+            {
+                "name": "record-first-join",
+                "on": "meeting.participantJoined",
+                "when": {"meeting.title": {"regex": f"^{title_prefix}"}},
+                "action": "start_recording",
+                "recording": {"file_name_prefix": "bench-{meeting.id}"},
+            }
+        ],
+    }
+
+
 def router_config(
     *,
     port: int,
@@ -83,18 +100,7 @@ def router_config(
             }
         ],
         "kafka": {"bootstrap_servers": "embedded", "embedded_port": broker_port},
-        "policy": {
-            "mode": "enforce",
-            "rules": [
-                {
-                    "name": "record-first-join",
-                    "on": "meeting.participantJoined",
-                    "when": {"meeting.title": {"regex": f"^{title_prefix}"}},
-                    "action": "start_recording",
-                    "recording": {"file_name_prefix": "bench-{meeting.id}"},
-                }
-            ],
-        },
+        "policy": bench_policy(title_prefix),
     }
     if broker is not None:
         # The embedded broker has no idempotent producers; embedded mode turns them off too.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.core_phase import Core
 from bench.drain_phases import Drain
 from bench.phases import Bare, FixedRate, Ingest
 from bench.plan import RECORD_EVERY
@@ -28,6 +29,7 @@ class Figures:
     joins: JoinToStart | None = None
     memory: Memory | None = None
     drain: Drain | None = None
+    core: Core | None = None  # the worker's core alone (no target: where the drain's time goes)
     verify: Verify | None = None
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
@@ -144,6 +146,10 @@ def summary(f: Figures) -> list[str]:
         )
     if f.drain:
         lines += _drain_rows(f.drain)
+    if f.core:
+        lines.append(
+            _row("worker core alone, no Kafka", f"{f.core.best_us:>6.0f} µs/event (least round)")
+        )
     if f.verify:
         lines += [
             _row("verifying handler", _served(f.verify.verifying)),

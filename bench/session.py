@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import drain_phases, phases, policy_phases, profile, verify_phases
+from bench import core_phase, drain_phases, phases, policy_phases, profile, verify_phases
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
@@ -180,6 +180,12 @@ async def _drain(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
             f"    recordings the emulator started: {d.recording.starts or 0:,} "
             f"(of {d.recording.recorded:,} meetings titled to be)"
         )
+    f.core = c = core_phase.core(items)
+    say(
+        f"    the core alone (Processor.step in this process, no Kafka, policy matching no "
+        f"meeting): {c.best_us:.0f} µs CPU per event, the least of {core_phase.ROUNDS} rounds "
+        f"(median {c.median_us:.0f})"
+    )
 
 
 def _drained(d: drain_phases.Drained, us: float) -> str:

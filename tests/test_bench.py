@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import machine, profile, report, stats
+from bench import core_phase, machine, profile, report, stats
 from bench.bodies import Signed, join_body, make_bodies, meeting_joins, sign_all, write_wrk_data
 from bench.configs import NEVER_TITLE_PREFIX, Emulator, router_config, write_keys
 from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
@@ -282,3 +282,11 @@ def test_the_summary_has_the_drain_and_verify_targets() -> None:
     )
     text = "\n".join(report.summary(figures))
     assert "500 of 500 recordings started" in text
+
+
+def test_the_core_phase_steps_every_event_of_the_chosen_meetings() -> None:
+    joins = meeting_joins(4, 3, lambda n: f"{NEVER_TITLE_PREFIX} {n}", NOW)
+    items = [Signed(meeting_id, body, "unchecked") for meeting_id, body in joins]
+    figures = core_phase.core(items, rounds=3, meetings=2)
+    assert figures.events == 6  # the three joins of each of the first two meetings
+    assert 0 < figures.best_us <= figures.median_us
