@@ -14,6 +14,7 @@ from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from router.core.decision_flow import DecisionInput, StartedRecording, decide
 from router.core.events import ParticipantInfo, RecordingInfo
 from router.core.meeting_state import MeetingState
+from router.core.policy import explanation
 from router.core.record_builders import policy_decision, recording_changed
 from router.core.records import Record
 from router.core.terms import DeadLetter
@@ -66,6 +67,7 @@ def decide_and_act(
         preset=decided.preset,
         recording_id=effect.recording_id,
         error=effect.error,
+        explanation=explanation(decided.evaluation),
     )
     return HandlerResult(
         effect.state,

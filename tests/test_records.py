@@ -54,6 +54,7 @@ MEETING_FIELDS = [
 DECISION_FIELDS = [
     "type", "version", "meeting_id", "session_id", "trigger", "delivery_id", "participant",
     "rule", "action", "outcome", "recording_id", "mode", "policy_version", "error", "decided_at",
+    "explanation",
 ]  # fmt: skip
 
 

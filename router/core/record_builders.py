@@ -10,6 +10,7 @@ taken from the state, which remembers them from earlier events of the meeting.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 from router.core.events import (
@@ -26,6 +27,7 @@ from router.core.events import (
     recording_occurred_at,
 )
 from router.core.meeting_state import MeetingState
+from router.core.policy import RuleJudgement
 from router.core.records import (
     ChatReadyRecord,
     DecisionParticipant,
@@ -38,6 +40,7 @@ from router.core.records import (
     PolicyDecision,
     RecordingStatusChanged,
     RecordParticipant,
+    RuleExplanation,
     SummaryReadyRecord,
     TranscriptReadyRecord,
 )
@@ -175,9 +178,10 @@ def policy_decision(
     preset: str | None = None,
     recording_id: str | None = None,
     error: str | None = None,
+    explanation: Sequence[RuleJudgement] = (),
 ) -> PolicyDecision:
     """The `policy.decision` record; `participant` is null when there is no `peer_id` (for
-    example a decision on `meeting.started`)."""
+    example a decision on `meeting.started`); `explanation` as `policy.explanation` gives it."""
     participant = None
     if peer_id is not None:
         participant = DecisionParticipant(
@@ -200,4 +204,7 @@ def policy_decision(
         policy_version=policy_version,
         error=error,
         decided_at=decided_at,
+        explanation=tuple(
+            RuleExplanation(rule=j.rule, matched=j.matched, why=j.why) for j in explanation
+        ),
     )

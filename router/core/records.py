@@ -159,6 +159,16 @@ class LivestreamStatusChangedRecord(MeetingRecord):
     playback_url: str | None
 
 
+class RuleExplanation(BaseModel):
+    """How one rule evaluated for a decision fared, with the judgement `router explain` shows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str
+    matched: bool
+    why: str
+
+
 class PolicyDecision(Record):
     """One policy evaluation of an event some rule is written for (topic `decisions`)."""
 
@@ -176,6 +186,8 @@ class PolicyDecision(Record):
     policy_version: PolicyVersion
     error: str | None
     decided_at: Rfc3339
+    # The rules evaluated, in policy order, up to and including the deciding one.
+    explanation: tuple[RuleExplanation, ...]
 
 
 # Every published record type, by topic (the config key of the topic).

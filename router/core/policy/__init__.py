@@ -20,7 +20,7 @@ from router.core.policy.evaluate import (
     RuleTrace,
     policy_version,
 )
-from router.core.policy.explain import format_evaluation
+from router.core.policy.explain import RuleJudgement, explanation, format_evaluation
 from router.core.policy.language import FIELDS, OPERATORS
 from router.core.policy.model import TRIGGERS, PolicyConfig, Rule
 from router.core.policy.templates import PLACEHOLDERS
@@ -37,7 +37,9 @@ __all__ = [
     "PolicyConfig",
     "PolicyInput",
     "Rule",
+    "RuleJudgement",
     "RuleTrace",
+    "explanation",
     "format_evaluation",
     "policy_version",
 ]

@@ -68,6 +68,7 @@ class RuleTrace:
     applies: bool
     matched: bool
     reasons: tuple[str, ...]
+    unmet: tuple[str, ...] = ()  # the reasons of the conditions that did not hold
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class Policy:
             if rule.on != inp.trigger:
                 traces.append(RuleTrace(rule.name, False, False, (f"written for {rule.on}",)))
                 continue
-            matched, reasons = judge(rule.when, facts, inp.event_time)
-            traces.append(RuleTrace(rule.name, True, matched, reasons))
+            matched, reasons, unmet = judge(rule.when, facts, inp.event_time)
+            traces.append(RuleTrace(rule.name, True, matched, reasons, unmet))
             if matched and decided is None:
                 decided = rule
         trace = tuple(traces)

@@ -1,15 +1,44 @@
 """The text `router explain` prints for an `Evaluation`: the decision first, then every rule
 in order with each of its checks, so that an operator can see why a rule did or did not match
-without reading the policy code.
+without reading the policy code; and the same judgements, one line per rule, as the
+`explanation` every decision carries.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from router.core.policy.evaluate import Evaluation, RuleTrace
 
 _INDENT = "      "
+_NO_CONDITIONS = "no conditions: matches every event"
+
+
+@dataclass(frozen=True)
+class RuleJudgement:
+    """One rule's line of a decision's explanation (SPEC 9.1)."""
+
+    rule: str
+    matched: bool
+    why: str
+
+
+def explanation(ev: Evaluation) -> tuple[RuleJudgement, ...]:
+    """The rules evaluated for the event, in policy order, up to and including the deciding
+    one, each with the judgement `format_evaluation` shows for it on one line: the checks
+    that did not hold for a rule that did not match, every check for the one that did."""
+    judged = []
+    for trace in ev.trace:
+        if not trace.applies:
+            continue  # (written for another event: not evaluated)
+        if trace.matched:
+            judged.append(
+                RuleJudgement(trace.rule, True, "; ".join(trace.reasons) or _NO_CONDITIONS)
+            )
+            break  # the first match decides; later rules are not part of the decision
+        judged.append(RuleJudgement(trace.rule, False, "; ".join(trace.unmet)))
+    return tuple(judged)
 
 
 def format_evaluation(ev: Evaluation) -> str:
@@ -27,7 +56,7 @@ def format_evaluation(ev: Evaluation) -> str:
     for number, trace in enumerate(ev.trace, start=1):
         lines.append(f"  {number}. {trace.rule}: {_status(trace, ev)}")
         if trace.applies:
-            reasons = trace.reasons or ("no conditions: matches every event",)
+            reasons = trace.reasons or (_NO_CONDITIONS,)
             lines.extend(f"{_INDENT}{reason}" for reason in reasons)
     return "\n".join(lines)
 

@@ -34,12 +34,19 @@ _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": opera
 _EQUALITY = frozenset({"equals", "not_equals", "in", "not_in"})
 
 
-def judge(tree: AllOf, facts: Facts, moment: dt.datetime) -> tuple[bool, tuple[str, ...]]:
-    """Whether every condition of `tree` holds for `facts` at `moment`, and one reason per
-    check (nested ones prefixed with their path, such as `any[1]:` or `not:`)."""
+def judge(
+    tree: AllOf, facts: Facts, moment: dt.datetime
+) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """Whether every condition of `tree` holds for `facts` at `moment`; one reason per check
+    (nested ones prefixed with their path, such as `any[1]:` or `not:`); and the reasons of
+    the top-level conditions that did not hold, which are why the tree did not."""
     reasons: list[str] = []
-    held = _all_of(tree, facts, moment, "", reasons)
-    return held, tuple(reasons)
+    unmet: list[str] = []
+    for term in tree.terms:
+        first = len(reasons)  # (a condition's own reason comes before its nested ones)
+        if not _node(term, facts, moment, "", reasons):
+            unmet.append(reasons[first])
+    return not unmet, tuple(reasons), tuple(unmet)
 
 
 def holds(op: str, operand: Operand, value: object) -> bool:
