@@ -167,7 +167,9 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     # The largest body accepted, with room for its headers and the record framing.
     size = runtime.settings.server.max_body_bytes + MESSAGE_OVERHEAD_BYTES
     runtime.admin = TopicAdmin(kafka, runtime.bootstrap, topics, max_message_bytes=size)
-    runtime.publisher = Publisher(kafka, runtime.bootstrap, runtime.admin, max_message_bytes=size)
+    runtime.publisher = Publisher(
+        kafka, runtime.bootstrap, runtime.admin, max_message_bytes=size, metrics=runtime.metrics
+    )
     yield
     # Requests have finished by now (the runner drains them first): flush and disconnect.
     await runtime.publisher.stop()
@@ -235,8 +237,14 @@ async def _readyz(request: web.Request) -> web.Response:
         "policy_version": runtime.policy.version,
         "mode": runtime.mode,
     }
+    # Conditions the instance is ready with, but an operator should know of.
+    warnings = []
     if runtime.mode != runtime.settings.policy.mode:
-        body["warnings"] = ["no realtimekit.api_token: the policy runs in shadow mode"]
+        warnings.append("no realtimekit.api_token: the policy runs in shadow mode")
+    if runtime.publisher is not None and runtime.publisher.idempotence_note:
+        warnings.append(runtime.publisher.idempotence_note)
+    if warnings:
+        body["warnings"] = warnings
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -56,8 +56,10 @@ class Health:
             if self.broker == "ok":
                 # An outage, not a bug: the reason without a traceback.
                 log.error("broker unreachable", extra={"error": type(exc).__name__})  # noqa: TRY400
-            refused = isinstance(exc, IdempotenceRefused)
-            self.broker = str(exc) if refused else f"unreachable: {type(exc).__name__}"
+            if isinstance(exc, IdempotenceRefused):
+                self.broker = exc.reason
+            else:
+                self.broker = f"unreachable: {type(exc).__name__}"
             self.topics = "unknown"
             self._publisher.mark_suspect()
             return

@@ -68,6 +68,22 @@ class Metrics:
             "Records on the state topic that could not be decoded and were skipped.",
             registry=r,
         )
+        self.producer_idempotent = Gauge(
+            "router_producer_idempotent",
+            "1 while the producer is idempotent, 0 without idempotence (by setting or refusal).",
+            registry=r,
+        )
+        self.idempotence_refused = Gauge(
+            "router_producer_idempotence_refused",
+            "1 when the cluster refused idempotent producers (InitProducerId), 0 otherwise.",
+            registry=r,
+        )
+        self.producers_replaced = Counter(
+            "router_producers_replaced_total",
+            "Producers replaced by a fresh one after an error that wedges them, by error.",
+            ["error"],
+            registry=r,
+        )
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",
