@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from router.clock import monotonic
-from router.errors import DependencyError
+from router.errors import DependencyError, UsageError
 
 log = logging.getLogger("router.broker")
 
@@ -49,6 +52,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+PR_SET_PDEATHSIG = 1  # (linux/prctl.h)
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """What the broker process runs before it executes, on Linux: the kernel kills it when its
+    parent dies, even of SIGKILL, so that no broker outlives the router that started it (it
+    runs in a session of its own, which no signal to the router's group reaches). None where
+    the kernel has no such request."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def request() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took hold
+            os._exit(1)
+
+    return request
+
+
 class EmbeddedBroker:
     """One Tansu process listening on `host:port`, started and stopped by its owner."""
 
@@ -75,10 +98,9 @@ class EmbeddedBroker:
         if await self._accepts_connections():
             # Started anyway, the broker would fail to bind and whatever holds the port would
             # be taken for it: another router's broker, with its consumer group.
-            raise BrokerError(
+            raise UsageError(
                 f"port {self.port} is already in use: set kafka.embedded_port to a free port, "
-                f"or kafka.bootstrap_servers to the broker listening there",
-                retriable=False,
+                f"or kafka.bootstrap_servers to the broker listening there"
             )
         fd, name = tempfile.mkstemp(prefix="rtk-router-broker-", suffix=".log")
         self._log_file = Path(name)
@@ -96,6 +118,7 @@ class EmbeddedBroker:
                 stdout=fd,
                 stderr=fd,
                 start_new_session=True,  # a Ctrl-C to the router reaches it through us
+                preexec_fn=_dies_with(os.getpid()),
             )
         except OSError as exc:
             raise BrokerError(f"cannot start the embedded broker {binary}: {exc}") from None
