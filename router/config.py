@@ -36,6 +36,9 @@ class ServerConfig(_Strict):
     # One log line per accepted delivery (about 14 µs each); refused ones are always logged.
     access_log: bool = True
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    # With --workers N, worker n also answers /metrics alone on this port + n (None: only the
+    # shared port, where a scrape reaches one process of the N).
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
 
 
 class RsaSignatureConfig(_Strict):

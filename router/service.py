@@ -9,6 +9,7 @@ one consumer group, so Kafka spreads the meetings over them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
+from prometheus_client import start_http_server
 
 from router import logs
 from router.app import RUNTIME, Role, create_app
@@ -61,9 +63,13 @@ async def serve(
     config_path: str | None = None,
     reuse_port: bool = False,
     bootstrap: str | None = None,
+    worker: int = 0,
 ) -> None:
-    """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy."""
+    """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy.
+    `worker` numbers the process under --workers N (its own metrics port, if configured)."""
     app = create_app(settings, role=role, dev_keys=_dev_keys(dev), bootstrap=bootstrap)
+    metrics = app[RUNTIME].metrics
+    metrics.set_process(worker)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -77,11 +83,21 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     if config_path is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload, app, config_path)
+    stack = contextlib.ExitStack()
     try:
         site = web.TCPSite(
             runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
         )
         await site.start()
+        if reuse_port and settings.server.worker_metrics_port is not None:
+            # (a thread of prometheus-client's own: a scrape there never waits for the loop)
+            metrics_server, _ = start_http_server(
+                settings.server.worker_metrics_port + worker,
+                addr=settings.server.host,
+                registry=metrics.registry,
+            )
+            stack.callback(metrics_server.server_close)
+            stack.callback(metrics_server.shutdown)  # (first: callbacks run last in, first out)
         # Everything made while starting (modules, config, clients) lives as long as the
         # process: out of the collector's way, so that its full collections stay short.
         gc.freeze()
@@ -93,6 +109,7 @@ async def serve(
         await stop.wait()
         log.info("shutting down: draining requests")
     finally:
+        stack.close()
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
@@ -167,6 +184,7 @@ async def _supervise(
         context.Process(
             target=_child,
             args=(config_path, role, dev, bootstrap, log_level),
+            kwargs={"worker": n},
             name=f"router-worker-{n}",
         )
         for n in range(workers)
@@ -197,7 +215,9 @@ async def _supervise(
     return int(failed[0] or 1) if failed and not stop.is_set() else 0
 
 
-def _child(config_path: str, role: Role, dev: bool, bootstrap: str, log_level: str) -> None:
+def _child(
+    config_path: str, role: Role, dev: bool, bootstrap: str, log_level: str, *, worker: int
+) -> None:
     """One serving process of a supervised group."""
     logs.configure(log_level)
     settings = load_config(config_path).settings
@@ -209,6 +229,7 @@ def _child(config_path: str, role: Role, dev: bool, bootstrap: str, log_level: s
             config_path=config_path,
             reuse_port=True,
             bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
+            worker=worker,
         )
     )
 
