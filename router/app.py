@@ -18,6 +18,7 @@ from router.clock import now
 from router.config import Settings
 from router.core.policy import Policy, PolicyConfig
 from router.core.terms import Mode
+from router.errors import UsageError
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
 from router.metrics import Metrics
@@ -112,6 +113,9 @@ def create_app(
         for source in runtime.sources:
             runtime.health.add_check(f"key:{source.config.name}", source.verifier.ready)
         await runtime.health.probe()
+        if runtime.health.too_small is not None:
+            # (every large body would be answered 503 for ever: better not to start)
+            raise UsageError(runtime.health.too_small)
         runtime.health.start()
         yield
         await runtime.health.stop()
