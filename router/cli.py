@@ -204,8 +204,10 @@ def _runtime_problem(exc: BaseException) -> str | None:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text.strip() else type(exc).__name__
+    name, text = type(exc).__name__, str(exc)
+    if text.startswith(name):  # (aiokafka's errors name themselves)
+        return text
+    return f"{name}: {text}" if text.strip() else name
 
 
 def _one_line(text: str) -> str:

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=Path,
         default=None,
-        help="YAML or JSON file: participants per meeting, meetings to play at start "
+        help="YAML or JSON file: participants per meeting, meetings to play once the "
+        "webhook URL answers "
         "(default: none)",
     )
     parser.add_argument(
