@@ -53,23 +53,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 PR_SET_PDEATHSIG = 1  # (linux/prctl.h)
+# Loaded here, not between fork and exec, where loading a library could deadlock.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Ask the kernel (Linux) to send `signum` to this process when its parent dies, even of
+    SIGKILL, so that nothing it started outlives it; a parent already gone ends this process
+    at once. Elsewhere nothing is done."""
+    if _LIBC is None:
+        return
+    _LIBC.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
 
 
 def _dies_with(parent: int) -> Callable[[], None] | None:
-    """What the broker process runs before it executes, on Linux: the kernel kills it when its
-    parent dies, even of SIGKILL, so that no broker outlives the router that started it (it
-    runs in a session of its own, which no signal to the router's group reaches). None where
-    the kernel has no such request."""
-    if not sys.platform.startswith("linux"):
+    """What the broker process runs before it executes: it runs in a session of its own,
+    which no signal to the router's group reaches, and must still die with the router."""
+    if _LIBC is None:
         return None
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def request() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request took hold
-            os._exit(1)
-
-    return request
+    return lambda: die_with_parent(parent)
 
 
 class EmbeddedBroker:

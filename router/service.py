@@ -26,7 +26,7 @@ from prometheus_client import start_http_server
 
 from router import logs
 from router.app import RUNTIME, Role, create_app
-from router.broker import EmbeddedBroker
+from router.broker import EmbeddedBroker, die_with_parent
 from router.config import Settings, load_config
 from router.errors import ConfigError
 
@@ -184,7 +184,7 @@ async def _supervise(
         context.Process(
             target=_child,
             args=(config_path, role, dev, bootstrap, log_level),
-            kwargs={"worker": n},
+            kwargs={"worker": n, "parent": os.getpid()},
             name=f"router-worker-{n}",
         )
         for n in range(workers)
@@ -216,9 +216,17 @@ async def _supervise(
 
 
 def _child(
-    config_path: str, role: Role, dev: bool, bootstrap: str, log_level: str, *, worker: int
+    config_path: str,
+    role: Role,
+    dev: bool,
+    bootstrap: str,
+    log_level: str,
+    *,
+    worker: int,
+    parent: int,
 ) -> None:
     """One serving process of a supervised group."""
+    die_with_parent(parent, signal.SIGTERM)  # (a killed supervisor: stop, drain, go)
     logs.configure(log_level)
     settings = load_config(config_path).settings
     run_loop(

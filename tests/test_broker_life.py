@@ -4,6 +4,7 @@ or `router serve` killed with SIGKILL (no chance to clean up) takes its broker w
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -40,15 +41,16 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal")
-@pytest.mark.parametrize("command", ["broker", "serve"])
+@pytest.mark.parametrize("command", ["broker", "serve", "serve --workers 2"])
 def test_a_killed_parent_takes_its_broker_with_it(command: str, tmp_path: Path) -> None:
+    """And `router serve --workers N` its worker processes too."""
     if command == "broker":
         port = free_port()
         args = ["broker", "--port", str(port)]
     else:
         config, _ = write_config(tmp_path)
-        port = int(__import__("json").loads(config.read_text())["kafka"]["embedded_port"])
-        args = ["serve", "--config", str(config)]
+        port = int(json.loads(config.read_text())["kafka"]["embedded_port"])
+        args = [*command.split(), "--config", str(config)]
     parent = subprocess.Popen(
         [sys.executable, "-m", "router.cli", *args],
         cwd=tmp_path,
@@ -62,14 +64,18 @@ def test_a_killed_parent_takes_its_broker_with_it(command: str, tmp_path: Path) 
             assert parent.poll() is None, f"router {command} exited with {parent.returncode}"
             assert time.monotonic() < deadline, "the broker never listened"
             time.sleep(0.1)
+        if "--workers" in command:  # (the worker processes start after the broker)
+            while len([pid for pid in _children(parent.pid) if _alive(pid)]) < 3:
+                assert time.monotonic() < deadline, "the workers never started"
+                time.sleep(0.1)
         brokers = [pid for pid in _children(parent.pid) if _alive(pid)]
         assert brokers, "no broker process under the router"
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in brokers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in brokers), "the broker outlived its killed parent"
+        assert not any(_alive(pid) for pid in brokers), "a child outlived its killed parent"
         assert not _listening(port)
     finally:
         if parent.poll() is None:
