@@ -137,6 +137,7 @@ class Publisher:
         client.cluster.add_listener(lambda _: self._partitions.clear())
         self._partitions.clear()
         self._producer = producer
+        self._wedged = None  # (a fresh producer is not stuck)
         self._metrics.producer_idempotent.set(1 if self._options["enable_idempotence"] else 0)
 
     def _failed(self, exc: BaseException) -> None:
@@ -164,7 +165,6 @@ class Publisher:
             except TimeoutError:
                 old._message_accumulator.fail_all(KafkaError(f"producer replaced after {error}"))
             await asyncio.shield(old.stop())
-            self._wedged = None
             self._metrics.inc(self._metrics.producers_replaced, error)
             self._install(await self._started(self._options))
 
