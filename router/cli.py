@@ -159,13 +159,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        failure = failure_of(exc)
-        if failure is None:
+        code = report(exc)
+        if code is None:
             raise  # a bug: its traceback is what tells where
-        code, lines = failure
-        for line in lines:
-            print(line, file=sys.stderr)
         return code
+
+
+def report(exc: BaseException) -> int | None:
+    """Print an expected failure's lines on stderr and give its exit code; None for a bug."""
+    failure = failure_of(exc)
+    if failure is None:
+        return None
+    code, lines = failure
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
 
 
 def failure_of(exc: BaseException) -> tuple[int, list[str]] | None:

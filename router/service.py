@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Coroutine, Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -229,17 +230,25 @@ def _child(
     die_with_parent(parent, signal.SIGTERM)  # (a killed supervisor: stop, drain, go)
     logs.configure(log_level)
     settings = load_config(config_path).settings
-    run_loop(
-        serve(
-            settings,
-            role=role,
-            dev=dev,
-            config_path=config_path,
-            reuse_port=True,
-            bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
-            worker=worker,
+    try:
+        run_loop(
+            serve(
+                settings,
+                role=role,
+                dev=dev,
+                config_path=config_path,
+                reuse_port=True,
+                bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
+                worker=worker,
+            )
         )
-    )
+    except Exception as exc:
+        from router.cli import report
+
+        code = report(exc)  # (one line, as from `router serve` itself)
+        if code is None:
+            raise
+        sys.exit(code)
 
 
 def _signal_all(children: Sequence[BaseProcess], signum: int) -> None:

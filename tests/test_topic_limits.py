@@ -63,9 +63,11 @@ async def test_a_topic_too_small_for_the_largest_body_stops_the_start(
     assert "rtk.decisions" not in problem  # (records, not raw bodies)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 async def test_router_serve_says_it_in_one_line_and_exits_2(
-    broker: EmbeddedBroker, make_settings: Callable[..., Settings], tmp_path: Path
+    workers: str, broker: EmbeddedBroker, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
+    """Also from the worker processes of --workers N (each says the same line)."""
     await made_by_hand(make_settings(), broker.bootstrap_servers, 100_000)
     config, _ = write_config(
         tmp_path,
@@ -74,7 +76,16 @@ async def test_router_serve_says_it_in_one_line_and_exits_2(
     )
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "serve",
+            "--workers",
+            workers,
+            "--config",
+            str(config),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -83,7 +94,7 @@ async def test_router_serve_says_it_in_one_line_and_exits_2(
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    [line] = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
+    [line] = {line for line in result.stderr.splitlines() if line.startswith("router: ")}
     assert line.startswith(
         "router: topic rtk.webhooks takes messages of at most 100000 bytes (max.message.bytes), "
         f"but server.max_body_bytes needs {1_048_576 + MESSAGE_OVERHEAD_BYTES}"
