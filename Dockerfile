@@ -6,10 +6,15 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/rtk-router
+# The pinned dependencies first (a layer that changes only with the lock file), then the
+# project without resolving anything again, so two builds of one commit install the same.
+COPY requirements.lock ./
+RUN /opt/rtk-router/bin/pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY router ./router
 COPY handlers ./handlers
-RUN /opt/rtk-router/bin/pip install --no-cache-dir .
+RUN /opt/rtk-router/bin/pip install --no-cache-dir --no-deps . \
+ && /opt/rtk-router/bin/pip check
 
 FROM python:3.11-slim AS run
 RUN groupadd --system --gid 10001 router \

@@ -18,6 +18,7 @@ from router.clock import now
 from router.config import Settings
 from router.core.policy import Policy, PolicyConfig
 from router.core.terms import Mode
+from router.errors import UsageError
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
 from router.metrics import Metrics
@@ -112,6 +113,9 @@ def create_app(
         for source in runtime.sources:
             runtime.health.add_check(f"key:{source.config.name}", source.verifier.ready)
         await runtime.health.probe()
+        if runtime.health.too_small is not None:
+            # (every large body would be answered 503 for ever: better not to start)
+            raise UsageError(runtime.health.too_small)
         runtime.health.start()
         yield
         await runtime.health.stop()
@@ -167,7 +171,9 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
     # The largest body accepted, with room for its headers and the record framing.
     size = runtime.settings.server.max_body_bytes + MESSAGE_OVERHEAD_BYTES
     runtime.admin = TopicAdmin(kafka, runtime.bootstrap, topics, max_message_bytes=size)
-    runtime.publisher = Publisher(kafka, runtime.bootstrap, runtime.admin, max_message_bytes=size)
+    runtime.publisher = Publisher(
+        kafka, runtime.bootstrap, runtime.admin, max_message_bytes=size, metrics=runtime.metrics
+    )
     yield
     # Requests have finished by now (the runner drains them first): flush and disconnect.
     await runtime.publisher.stop()
@@ -235,8 +241,14 @@ async def _readyz(request: web.Request) -> web.Response:
         "policy_version": runtime.policy.version,
         "mode": runtime.mode,
     }
+    # Conditions the instance is ready with, but an operator should know of.
+    warnings = []
     if runtime.mode != runtime.settings.policy.mode:
-        body["warnings"] = ["no realtimekit.api_token: the policy runs in shadow mode"]
+        warnings.append("no realtimekit.api_token: the policy runs in shadow mode")
+    if runtime.publisher is not None and runtime.publisher.idempotence_note:
+        warnings.append(runtime.publisher.idempotence_note)
+    if warnings:
+        body["warnings"] = warnings
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from router.clock import monotonic
-from router.errors import DependencyError
+from router.errors import DependencyError, UsageError
 
 log = logging.getLogger("router.broker")
 
@@ -49,6 +52,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+PR_SET_PDEATHSIG = 1  # (linux/prctl.h)
+# Loaded here, not between fork and exec, where loading a library could deadlock.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Ask the kernel (Linux) to send `signum` to this process when its parent dies, even of
+    SIGKILL, so that nothing it started outlives it; a parent already gone ends this process
+    at once. Elsewhere nothing is done."""
+    if _LIBC is None:
+        return
+    _LIBC.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """What the broker process runs before it executes: it runs in a session of its own,
+    which no signal to the router's group reaches, and must still die with the router."""
+    if _LIBC is None:
+        return None
+    return lambda: die_with_parent(parent)
+
+
 class EmbeddedBroker:
     """One Tansu process listening on `host:port`, started and stopped by its owner."""
 
@@ -75,10 +102,9 @@ class EmbeddedBroker:
         if await self._accepts_connections():
             # Started anyway, the broker would fail to bind and whatever holds the port would
             # be taken for it: another router's broker, with its consumer group.
-            raise BrokerError(
+            raise UsageError(
                 f"port {self.port} is already in use: set kafka.embedded_port to a free port, "
-                f"or kafka.bootstrap_servers to the broker listening there",
-                retriable=False,
+                f"or kafka.bootstrap_servers to the broker listening there"
             )
         fd, name = tempfile.mkstemp(prefix="rtk-router-broker-", suffix=".log")
         self._log_file = Path(name)
@@ -96,6 +122,7 @@ class EmbeddedBroker:
                 stdout=fd,
                 stderr=fd,
                 start_new_session=True,  # a Ctrl-C to the router reaches it through us
+                preexec_fn=_dies_with(os.getpid()),
             )
         except OSError as exc:
             raise BrokerError(f"cannot start the embedded broker {binary}: {exc}") from None

@@ -15,6 +15,7 @@ from typing import Any
 from router import logs
 from router.cli import _config_path
 from router.config import LoadedConfig, load_config
+from router.errors import UsageError
 
 log = logging.getLogger("router")
 
@@ -152,8 +153,7 @@ def keygen(args: argparse.Namespace) -> int:
 
     directory: Path = args.directory
     if (directory / "private.pem").exists():
-        print(f"{directory / 'private.pem'} exists; not overwriting it", file=sys.stderr)
-        return 1
+        raise UsageError(f"{directory / 'private.pem'} exists; not overwriting it")
     private, public = write_key_pair(directory)
     print(f"wrote {private} and {public}")
     return 0

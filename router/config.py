@@ -38,6 +38,9 @@ class ServerConfig(_Strict):
     # in the metrics; a refused one is always logged.
     access_log: bool = False
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    # With --workers N, worker n also answers /metrics alone on this port + n (None: only the
+    # shared port, where a scrape reaches one process of the N).
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
 
 
 class RsaSignatureConfig(_Strict):
@@ -115,7 +118,9 @@ class KafkaConfig(_Strict):
     replication_factor: int = Field(1, gt=0)
     embedded_port: int = Field(9092, ge=1, le=65535)
     client_id: str = "rtk-router"
-    idempotent: bool | None = None  # None: on for real clusters, off for the embedded broker
+    # auto (null too, as before): tried against a real cluster, dropped with a warning when the
+    # cluster gives out no producer ids; off for the embedded broker. true/false force it.
+    idempotent: bool | Literal["auto"] | None = "auto"
     # How long the broker may hold a fetch that finds nothing new; None: 20 ms for the embedded
     # broker (which answers a fetch only when this wait is over), Kafka's 500 ms otherwise.
     fetch_max_wait_ms: int | None = Field(None, ge=0, le=60_000)

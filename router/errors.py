@@ -10,7 +10,8 @@
     │   ├── PublishError       the broker did not acknowledge in time (503)
     │   └── RtkApiError        the RealtimeKit REST API answered badly or not at all
     ├── InvalidEvent           an authentic event a handler cannot process: goes to dead-letter
-    └── ConfigError            configuration problems, each `FILE:LINE: dotted.path: message`
+    ├── ConfigError            configuration problems, each `FILE:LINE: dotted.path: message`
+    └── UsageError             a command cannot run as given (a taken port, an unusable file)
 
 HTTP statuses are assigned in exactly one place, `router.receiver.status_for`.
 """
@@ -105,3 +106,8 @@ class ConfigError(RouterError):
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
+
+
+class UsageError(RouterError):
+    """A command cannot do what it was asked, as asked: a port already taken, a file that
+    cannot be read or used. The operator changes the command or the configuration (exit 2)."""

@@ -39,6 +39,9 @@ class Health:
         self._timeout = timeout
         self.broker = "not checked yet"
         self.topics = "not checked yet"
+        # Topics too small for the largest body accepted (None: not known yet).
+        self.too_small: str | None = None
+        self._sizes_known = False
         self._task: asyncio.Task[None] | None = None
 
     def add_check(self, name: str, check: Check) -> None:
@@ -56,8 +59,10 @@ class Health:
             if self.broker == "ok":
                 # An outage, not a bug: the reason without a traceback.
                 log.error("broker unreachable", extra={"error": type(exc).__name__})  # noqa: TRY400
-            refused = isinstance(exc, IdempotenceRefused)
-            self.broker = str(exc) if refused else f"unreachable: {type(exc).__name__}"
+            if isinstance(exc, IdempotenceRefused):
+                self.broker = exc.reason
+            else:
+                self.broker = f"unreachable: {type(exc).__name__}"
             self.topics = "unknown"
             self._publisher.mark_suspect()
             return
@@ -68,7 +73,30 @@ class Health:
             self.topics = f"missing: {', '.join(missing)}"
             self._publisher.mark_suspect()
         else:
-            self.topics = "ok"
+            await self._check_sizes()
+            self.topics = self.too_small or "ok"
+
+    async def _check_sizes(self) -> None:
+        """Once the topics exist: do they take the largest body? (Asked once; a broker that
+        does not answer is asked again next round.)"""
+        if self._sizes_known:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                problems = await self._admin.size_problems()
+        except _PROBE_ERRORS:
+            return
+        self._sizes_known = True
+        if problems is None:
+            log.warning(
+                "the broker does not report the topics' max.message.bytes: a body near "
+                "server.max_body_bytes is answered 503 if a topic takes less than %s bytes",
+                self._admin.max_message_bytes,
+            )
+            return
+        for problem in problems:
+            log.error(problem)
+        self.too_small = "; ".join(problems) or None
 
     async def run(self) -> None:
         """Probe forever, every `interval` seconds."""

@@ -1,8 +1,22 @@
-"""Prometheus metrics, held per application in their own registry (no process-global state)."""
+"""Prometheus metrics, held per application in their own registry (no process-global state),
+with prometheus-client's default collectors of the process (CPU, resident memory, open file
+descriptors: `process_*`), the collector (`python_gc_*`) and the interpreter (`python_info`).
+Each serving process exports its own; `router_process_info` says which process answered."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -12,6 +26,17 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         r = self.registry
+        if registry is None:
+            # (the default collectors hold no state: one instance serves every registry)
+            for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+                r.register(collector)
+        self.process_info = Gauge(
+            "router_process_info",
+            "Always 1, labelled with the process that answered the scrape: its pid and its "
+            "worker number under --workers N (0 otherwise).",
+            ["pid", "worker"],
+            registry=r,
+        )
         self.webhooks = Counter(
             "router_webhooks_total",
             "Webhook deliveries by source, event and answer.",
@@ -68,6 +93,22 @@ class Metrics:
             "Records on the state topic that could not be decoded and were skipped.",
             registry=r,
         )
+        self.producer_idempotent = Gauge(
+            "router_producer_idempotent",
+            "1 while the producer is idempotent, 0 without idempotence (by setting or refusal).",
+            registry=r,
+        )
+        self.idempotence_refused = Gauge(
+            "router_producer_idempotence_refused",
+            "1 when the cluster refused idempotent producers (InitProducerId), 0 otherwise.",
+            registry=r,
+        )
+        self.producers_replaced = Counter(
+            "router_producers_replaced_total",
+            "Producers replaced by a fresh one after an error that wedges them, by error.",
+            ["error"],
+            registry=r,
+        )
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",
@@ -83,6 +124,11 @@ class Metrics:
         if child is None:
             child = self._children[key] = counter.labels(*values)
         child.inc()
+
+    def set_process(self, worker: int) -> None:
+        """Label `router_process_info` with this process."""
+        self.process_info.clear()
+        self.process_info.labels(pid=str(os.getpid()), worker=str(worker)).set(1)
 
     def set_policy(self, version: str, mode: str) -> None:
         """Show only the active policy version and mode."""

@@ -10,6 +10,7 @@ import aiohttp
 from router.clock import now, wall_seconds
 from router.core.delivery import RTK_EVENTS
 from router.core.signature import HMAC_HEADER, hmac_sign, load_private_key
+from router.errors import UsageError
 
 
 def build_delivery(
@@ -25,7 +26,7 @@ def build_delivery(
         body = json.dumps(sample_payload(event, now=now()), separators=(",", ":")).encode()
     else:
         known = ", ".join(RTK_EVENTS)
-        raise SystemExit(f"router send: {event!r} is neither a file nor an event name ({known})")
+        raise UsageError(f"{event!r} is neither a file nor an event name ({known})")
     if hmac_secret is not None:
         signature = hmac_sign(hmac_secret, body, timestamp=int(wall_seconds()))
         return body, {"content-type": "application/json", HMAC_HEADER: signature}
@@ -37,8 +38,8 @@ def build_delivery(
         try:
             private_key = load_private_key(key_path.read_bytes())
         except (OSError, ValueError, TypeError) as exc:
-            message = f"router send: cannot use {key_path} as an RSA private key: {exc}"
-            raise SystemExit(message) from None
+            reason = exc.strerror if isinstance(exc, OSError) else exc
+            raise UsageError(f"cannot use {key_path} as an RSA private key: {reason}") from None
     return body, webhook_headers(private_key, body)
 
 

@@ -9,11 +9,13 @@ one consumer group, so Kafka spreads the meetings over them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Coroutine, Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -21,10 +23,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
+from prometheus_client import start_http_server
 
 from router import logs
 from router.app import RUNTIME, Role, create_app
-from router.broker import EmbeddedBroker
+from router.broker import EmbeddedBroker, die_with_parent
 from router.config import Settings, load_config
 from router.errors import ConfigError
 
@@ -61,9 +64,13 @@ async def serve(
     config_path: str | None = None,
     reuse_port: bool = False,
     bootstrap: str | None = None,
+    worker: int = 0,
 ) -> None:
-    """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy."""
+    """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy.
+    `worker` numbers the process under --workers N (its own metrics port, if configured)."""
     app = create_app(settings, role=role, dev_keys=_dev_keys(dev), bootstrap=bootstrap)
+    metrics = app[RUNTIME].metrics
+    metrics.set_process(worker)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -77,11 +84,21 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     if config_path is not None:
         loop.add_signal_handler(signal.SIGHUP, _reload, app, config_path)
+    stack = contextlib.ExitStack()
     try:
         site = web.TCPSite(
             runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
         )
         await site.start()
+        if reuse_port and settings.server.worker_metrics_port is not None:
+            # (a thread of prometheus-client's own: a scrape there never waits for the loop)
+            metrics_server, _ = start_http_server(
+                settings.server.worker_metrics_port + worker,
+                addr=settings.server.host,
+                registry=metrics.registry,
+            )
+            stack.callback(metrics_server.server_close)
+            stack.callback(metrics_server.shutdown)  # (first: callbacks run last in, first out)
         # Everything made while starting (modules, config, clients) lives as long as the
         # process: out of the collector's way, so that its full collections stay short.
         gc.freeze()
@@ -93,6 +110,7 @@ async def serve(
         await stop.wait()
         log.info("shutting down: draining requests")
     finally:
+        stack.close()
         await runner.cleanup()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
@@ -167,6 +185,7 @@ async def _supervise(
         context.Process(
             target=_child,
             args=(config_path, role, dev, bootstrap, log_level),
+            kwargs={"worker": n, "parent": os.getpid()},
             name=f"router-worker-{n}",
         )
         for n in range(workers)
@@ -197,20 +216,39 @@ async def _supervise(
     return int(failed[0] or 1) if failed and not stop.is_set() else 0
 
 
-def _child(config_path: str, role: Role, dev: bool, bootstrap: str, log_level: str) -> None:
+def _child(
+    config_path: str,
+    role: Role,
+    dev: bool,
+    bootstrap: str,
+    log_level: str,
+    *,
+    worker: int,
+    parent: int,
+) -> None:
     """One serving process of a supervised group."""
+    die_with_parent(parent, signal.SIGTERM)  # (a killed supervisor: stop, drain, go)
     logs.configure(log_level)
     settings = load_config(config_path).settings
-    run_loop(
-        serve(
-            settings,
-            role=role,
-            dev=dev,
-            config_path=config_path,
-            reuse_port=True,
-            bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
+    try:
+        run_loop(
+            serve(
+                settings,
+                role=role,
+                dev=dev,
+                config_path=config_path,
+                reuse_port=True,
+                bootstrap=None if bootstrap == settings.kafka.bootstrap_servers else bootstrap,
+                worker=worker,
+            )
         )
-    )
+    except Exception as exc:
+        from router.cli import report
+
+        code = report(exc)  # (one line, as from `router serve` itself)
+        if code is None:
+            raise
+        sys.exit(code)
 
 
 def _signal_all(children: Sequence[BaseProcess], signum: int) -> None:

@@ -43,7 +43,7 @@ def test_keygen_writes_a_usable_pair(tmp_path: Path) -> None:
     assert private.stat().st_mode & 0o777 == 0o600
     assert b"BEGIN PUBLIC KEY" in (tmp_path / "keys" / "public.pem").read_bytes()
     again = cli("keygen", "keys", cwd=tmp_path)
-    assert again.returncode == 1  # never overwrites a key
+    assert again.returncode == 2  # never overwrites a key
 
 
 def test_dev_serve_send_tail_and_graceful_stop(
@@ -243,7 +243,7 @@ def _listening(port: int) -> bool:
 
 def test_serve_refuses_an_embedded_broker_port_already_taken(tmp_path: Path) -> None:
     """Another process listens where the embedded broker should: `router serve` must not
-    take it for its broker (and join another router's group); one line, exit 1."""
+    take it for its broker (and join another router's group); one line, exit 2."""
     import socket
 
     config, _ = write_config(tmp_path)
@@ -252,7 +252,7 @@ def test_serve_refuses_an_embedded_broker_port_already_taken(tmp_path: Path) -> 
         holder.bind(("127.0.0.1", port))
         holder.listen()
         result = cli("serve", "--config", str(config), cwd=tmp_path, timeout=60)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     problem = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
     assert problem == [
         f"router: port {port} is already in use: set kafka.embedded_port to a free port, "
@@ -269,7 +269,7 @@ def test_serve_on_a_busy_http_port_says_so_in_one_line(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", http_port))
         holder.listen()
         result = cli("serve", "--config", str(config), cwd=tmp_path, timeout=60)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     [problem] = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
     assert "address already in use" in problem

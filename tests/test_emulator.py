@@ -4,7 +4,6 @@ payloads it is built from."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import json
@@ -18,10 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from router.cli import main
 from router.core.delivery import meeting_key
 from router.core.signature import load_private_key, load_public_key, rsa_verify
 from router.emulator import RunningEmulator
-from router.emulator.cli import add_arguments, run
 from router.realtimekit import RtkClient
 from router.samples import KNOWN_EVENTS, encode_payload, sample_payload, webhook_headers
 from tests.plugins.emulator import Control, MakeClient, StartEmulator, WebhookReceiver
@@ -557,11 +556,11 @@ def test_router_emulate_refuses_a_bad_seed(
 ) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text(seed_text, encoding="utf-8")
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
 
-    assert run(parser.parse_args(["--seed", str(seed)])) == 2
-    assert problem in capsys.readouterr().err
+    assert main(["emulate", "--port", "0", "--seed", str(seed)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("router: ")
+    assert problem in line
 
 
 # Sample payloads

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import io
 import json
 import uuid
@@ -277,64 +275,6 @@ async def test_access_log_lines_for_accepted_deliveries_can_be_turned_off(
     lines = [r for r in caplog.records if r.getMessage() == "webhook"]
     # A refused delivery is always logged; an accepted one only with the access log on.
     assert [r.__dict__["status"] for r in lines] == ([200, 401] if access_log else [401])
-
-
-# aiokafka leaves a connection for the collector to close when InitProducerId fails
-# (its sender's request is abandoned by `stop()`); the warning is its, not a leak of ours.
-REFUSED_PID_LEAK = pytest.mark.filterwarnings(
-    "ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning"
-)
-
-
-@REFUSED_PID_LEAK
-async def test_a_cluster_refusing_idempotence_is_used_without_it(
-    broker: EmbeddedBroker,
-    aiohttp_client: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-    rtk_private_key: rsa.RSAPrivateKey,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """`kafka.idempotent: null` against a cluster (not `embedded`) that gives out no producer
-    ids, as this broker does: the router says so once and produces without idempotence."""
-    settings = make_settings(kafka={"idempotent": None})
-    assert not settings.kafka.embedded
-    caplog.set_level("WARNING", logger="router.kafka")
-    app = create_app(
-        settings, role="receiver", bootstrap=broker.bootstrap_servers, health_interval=0.2
-    )
-    client = await aiohttp_client(app)
-    await wait_ready(client)
-    body = joined_body("m-idempotence")
-    response = await client.post(RTK, data=body, headers=rtk_headers(rtk_private_key, body))
-    assert response.status == 200
-    [logged] = await read_topic(settings.kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
-    assert logged.value == body
-    refused = [r for r in caplog.records if "refuses idempotent producers" in r.getMessage()]
-    assert len(refused) == 1
-    gc.collect()  # (aiokafka's abandoned connection, while its warning is ignored)
-
-
-@REFUSED_PID_LEAK
-async def test_required_idempotence_refused_is_the_readiness_reason(
-    broker: EmbeddedBroker,
-    aiohttp_client: Callable[..., Any],
-    make_settings: Callable[..., Settings],
-) -> None:
-    settings = make_settings(kafka={"idempotent": True})
-    app = create_app(
-        settings, role="receiver", bootstrap=broker.bootstrap_servers, health_interval=0.2
-    )
-    client = await aiohttp_client(app)
-    body = await wait_ready(client, want=False)
-    deadline = 20
-    while "refuses idempotent producers" not in str(body) and deadline > 0:
-        await asyncio.sleep(0.5)
-        deadline -= 1
-        body = await wait_ready(client, want=False)
-    assert "refuses idempotent producers" in str(body), body
-    assert "kafka.idempotent: false" in str(body)
-    assert "unreachable" not in str(body)
-    gc.collect()  # (aiokafka's abandoned connection, while its warning is ignored)
 
 
 async def test_a_body_of_exactly_the_default_limit_is_logged(

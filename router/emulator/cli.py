@@ -8,56 +8,82 @@ import signal
 import sys
 from pathlib import Path
 
+from router.core.signature import load_private_key
 from router.emulator.app import RunningEmulator, running_emulator
 from router.emulator.config import EmulatorConfig, Seed, load_seed
+from router.errors import UsageError
 
 _DEFAULTS = EmulatorConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `router emulate`."""
-    parser.add_argument("--port", type=int, default=8787, help="port to listen on (0: any free)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--webhook-url", default=None, help="where to POST signed webhooks")
+    parser.add_argument(
+        "--port", type=int, default=8787, help="port to listen on, 0: any free (default: 8787)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--webhook-url",
+        default=None,
+        help="where to POST signed webhooks (default: none; settable at run time)",
+    )
     parser.add_argument(
         "--seed",
         type=Path,
         default=None,
-        help="YAML or JSON file: participants per meeting, meetings to play at start",
+        help="YAML or JSON file: participants per meeting, meetings to play once the "
+        "webhook URL answers "
+        "(default: none)",
     )
     parser.add_argument(
-        "--key", type=Path, default=None, help="PEM private key to sign with (default: fresh)"
+        "--key",
+        type=Path,
+        default=None,
+        help="PEM private key to sign with (default: a fresh pair)",
     )
-    parser.add_argument("--token", default=_DEFAULTS.api_token, help="API token to accept")
-    parser.add_argument("--account-id", default=_DEFAULTS.account_id)
-    parser.add_argument("--app-id", default=_DEFAULTS.app_id)
+    parser.add_argument(
+        "--token", default=_DEFAULTS.api_token, help="API token to accept (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--account-id", default=_DEFAULTS.account_id, help="account id (default: %(default)s)"
+    )
+    parser.add_argument("--app-id", default=_DEFAULTS.app_id, help="app id (default: %(default)s)")
     parser.add_argument(
         "--escape-public-key",
         action="store_true",
-        help="serve the public key with literal \\n escapes, as RTK has been seen to",
+        help="serve the public key with literal \\n escapes, as RTK has been seen to "
+        "(default: off)",
     )
     parser.add_argument(
-        "--start-delay", type=float, default=_DEFAULTS.start_delay, help="INVOKED -> RECORDING"
+        "--start-delay",
+        type=float,
+        default=_DEFAULTS.start_delay,
+        help="seconds INVOKED -> RECORDING (default: %(default)s)",
     )
     parser.add_argument(
-        "--upload-delay", type=float, default=_DEFAULTS.upload_delay, help="UPLOADING -> UPLOADED"
+        "--upload-delay",
+        type=float,
+        default=_DEFAULTS.upload_delay,
+        help="seconds UPLOADING -> UPLOADED (default: %(default)s)",
     )
     parser.add_argument(
         "--idle-stop-seconds",
         type=float,
         default=_DEFAULTS.idle_stop_seconds,
-        help="stop a meeting's recordings once it has been empty this long (0: never)",
+        help="stop a meeting's recordings once it has been empty this long, 0: never "
+        "(default: %(default)s)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; 0 after a clean stop, 2 for bad options, 1 if it
-    cannot listen."""
+    """Serve until SIGINT or SIGTERM; 0 after a clean stop. A bad option, seed or key, or an
+    address it cannot listen on, is a `UsageError` (exit 2)."""
     try:
         config = _config(args)
     except ValueError as exc:
-        sys.stderr.write(f"router emulate: {exc}\n")
-        return 2
+        raise UsageError(str(exc)) from None
     return asyncio.run(_serve(config, args.host, args.port))
 
 
@@ -67,8 +93,11 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
     if args.key is not None:
         try:
             key = args.key.read_bytes()
+            load_private_key(key)
         except OSError as exc:
             raise ValueError(f"{args.key}: {exc.strerror}") from None
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"cannot use {args.key} as an RSA private key: {exc}") from None
     return EmulatorConfig(
         account_id=args.account_id,
         app_id=args.app_id,
@@ -93,8 +122,7 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> int:
             _announce(emulator)
             await stop.wait()
     except OSError as exc:
-        sys.stderr.write(f"router emulate: cannot listen on {host}:{port}: {exc.strerror}\n")
-        return 1
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

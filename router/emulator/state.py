@@ -4,6 +4,7 @@ calls it answered, the faults and latency it was told to inject, and its webhook
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from router.emulator.config import EmulatorConfig, MeetingScript
 from router.emulator.meetings import MeetingBook
 from router.emulator.recordings import RecordingBook
 from router.emulator.webhooks import WebhookSender
+
+log = logging.getLogger("router.emulator")
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,17 @@ class EmulatorState:
 
     async def start(self) -> None:
         await self.sender.start()
+        if self.config.seed.meetings:
+            task = asyncio.create_task(self._play_seed())
+            self._plays.add(task)
+            task.add_done_callback(self._plays.discard)
+
+    async def _play_seed(self) -> None:
+        """The seed's meetings, once the webhook URL answers: started before the router, the
+        emulator would otherwise play them to nobody."""
+        if self.sender.url is not None:
+            log.info("the seed's meetings start once %s answers", self.sender.url)
+            await self.sender.wait_answering()
         for script in self.config.seed.meetings:
             self.play(script)
 

@@ -141,6 +141,20 @@ class WebhookSender:
             )
         )
 
+    async def wait_answering(self, interval: float = 0.2) -> None:
+        """Return once the webhook URL answers HTTP at all, other than with a 5xx (a GET: a
+        receiver answers 405, and that is enough). Deliveries made to a receiver that is not
+        up yet would be lost after their few retries."""
+        assert self._session is not None, "start() the sender before waiting"
+        while self.url is not None:
+            try:
+                async with self._session.get(self.url, timeout=self._timeout) as response:
+                    if response.status < 500:
+                        return
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            await asyncio.sleep(interval)
+
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         assert self._session is not None, "start() the sender before sending"
         assert self.url is not None

@@ -4,8 +4,9 @@ aiokafka has no type hints, so it is fenced in here behind small typed classes."
 
 from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options, reader_bootstrap
 from router.kafka.consumer import Consumer
-from router.kafka.messages import Consumed, Headers, Outgoing
-from router.kafka.producer import IdempotenceRefused, Publisher, Unsent, key_partition
+from router.kafka.idempotence import IdempotenceRefused
+from router.kafka.messages import Consumed, Headers, Outgoing, Unsent
+from router.kafka.producer import Publisher, key_partition
 from router.kafka.readers import (
     TopicReader,
     partition_counts,

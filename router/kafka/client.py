@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from router.config import KafkaConfig
@@ -61,6 +62,11 @@ class TopicAdmin:
         self.topics = tuple(topics)
         self._admin: Any = None
 
+    @property
+    def max_message_bytes(self) -> int | None:
+        """The largest message the router sends (a body with room for its headers)."""
+        return self._max_message_bytes
+
     async def _client(self) -> Any:
         if self._admin is None:
             admin = AIOKafkaAdminClient(request_timeout_ms=5000, **self._options)
@@ -112,3 +118,32 @@ class TopicAdmin:
         except KafkaError as exc:
             log.warning("could not create topics %s: %s", ", ".join(missing), exc)
         return await self.missing()
+
+    async def size_problems(self) -> list[str] | None:
+        """Whether the topics that carry raw bodies (webhooks, dead-letter) take a message of
+        `max_message_bytes`: one sentence per topic whose `max.message.bytes` is lower; None
+        when the broker does not report the setting (it is then not known)."""
+        needed = self._max_message_bytes
+        sized = (self._config.topics.webhooks, self._config.topics.dead_letter)
+        if needed is None:
+            return []
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sized]
+        try:
+            responses = await (await self._client()).describe_configs(resources)
+        except KafkaError:
+            return None  # (DescribeConfigs refused or not supported)
+        limits: dict[str, int] = {}
+        for response in responses:
+            for error_code, _, _, name, entries in response.resources:
+                for entry in entries if error_code == 0 else ():
+                    if entry[0] == "max.message.bytes" and str(entry[1]).isdigit():
+                        limits[name] = int(entry[1])
+        if any(name not in limits for name in sized):
+            return None
+        return [
+            f"topic {name} takes messages of at most {limits[name]} bytes (max.message.bytes), "
+            f"but server.max_body_bytes needs {needed} with room for headers: raise the "
+            f"topic's max.message.bytes to at least {needed}, or lower server.max_body_bytes"
+            for name in sized
+            if limits[name] < needed
+        ]

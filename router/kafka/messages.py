@@ -1,9 +1,12 @@
 """The three kinds of message the router handles, as plain values: a `Consumed` message read
 from a topic, an `Outgoing` message to produce, and their `Headers`. (The records the router
-writes *inside* messages are `router.core.records.Record`.)"""
+writes *inside* messages are `router.core.records.Record`.) Also what a batch send left
+`Unsent`."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,3 +49,46 @@ def consumed(message: Any) -> Consumed:
         headers=tuple(message.headers or ()),
         timestamp_ms=message.timestamp,
     )
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """The messages of a `send_all` the broker did not acknowledge, and why (None: all were)."""
+
+    messages: list[Outgoing]
+    error: str | None
+
+
+def unsent_of(
+    messages: Sequence[Outgoing],
+    sent: list[asyncio.Future[Any] | None],
+    error: str | None,
+    on_failure: Callable[[BaseException], None],
+) -> Unsent:
+    """The messages without an acknowledgement, in their order; `on_failure` hears of each
+    error the broker answered."""
+    unsent: list[Outgoing] = []
+    for index, message in enumerate(messages):
+        future = sent[index] if index < len(sent) else None
+        if future is None or not future.done():
+            unsent.append(message)
+            if future is not None:
+                future.add_done_callback(_retrieve)
+        elif future.cancelled() or future.exception() is not None:
+            unsent.append(message)
+            failure = None if future.cancelled() else future.exception()
+            if failure is not None:
+                on_failure(failure)
+            error = error or f"the broker refused the message: {_error_name(future)}"
+    return Unsent(unsent, error if unsent else None)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a late acknowledgement's failure as seen (it was already counted as unsent)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _error_name(future: asyncio.Future[Any]) -> str:
+    exc = None if future.cancelled() else future.exception()
+    return type(exc).__name__ if exc is not None else "cancelled"

@@ -1,15 +1,15 @@
-"""Producing. The producer uses `acks=all` and, against a real cluster, idempotence. A
-memory-only broker that restarts comes back empty while a producer's cached metadata still
-points at it, and it would then acknowledge messages for topics that no longer exist. So any
-broken connection or failed send marks the log "suspect", and the next publish first checks
-(and if allowed re-creates) the topics before it sends."""
+"""Producing. The producer uses `acks=all` and, against a real cluster, idempotence when the
+cluster offers it (see `router.kafka.idempotence`); a producer wedged by an error is replaced
+by a fresh one. A memory-only broker that restarts comes back empty while a producer's cached
+metadata still points at it, and it would then acknowledge messages for topics that no longer
+exist. So any broken connection or failed send marks the log "suspect", and the next publish
+first checks (and if allowed re-creates) the topics before it sends."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,7 +20,15 @@ from aiokafka.partitioner import murmur2
 from router.config import KafkaConfig
 from router.errors import PublishError
 from router.kafka.client import TopicAdmin, client_options
-from router.kafka.messages import Headers, Outgoing
+from router.kafka.idempotence import (
+    WEDGING,
+    IdempotenceRefused,
+    is_refusal,
+    refusal_note,
+    wanted,
+)
+from router.kafka.messages import Headers, Outgoing, Unsent, unsent_of
+from router.metrics import Metrics
 
 log = logging.getLogger("router.kafka")
 
@@ -32,6 +40,9 @@ PRODUCER_BATCH_BYTES = 1024 * 1024
 # Keys whose partition hash is remembered (a meeting's key comes back for its webhook and for
 # every record the worker writes about it); the table is emptied when full.
 PARTITION_CACHE_KEYS = 16_384
+# How long a wedged producer's batches may take to settle before they are failed (their
+# senders answer 503 or send again; nothing goes to the fresh producer before that).
+RETIRE_SECONDS = 2.0
 
 
 class Publisher:
@@ -44,17 +55,13 @@ class Publisher:
         admin: TopicAdmin,
         *,
         max_message_bytes: int = 1024 * 1024,
+        metrics: Metrics | None = None,
     ) -> None:
-        # None: try idempotence against a real cluster, and go on without it when the cluster
-        # refuses to give out producer ids (some Kafka-compatible services, older clusters).
-        self._idempotence: bool | None = (
-            (None if not config.embedded else False)
-            if config.idempotent is None
-            else config.idempotent
-        )
+        self._idempotence = wanted(config)
+        self._metrics = metrics or Metrics()
         self._options: dict[str, Any] = {
             "acks": "all",
-            "enable_idempotence": self._idempotence is not False,
+            "enable_idempotence": self._idempotence != "off",
             "request_timeout_ms": int(max(config.ack_timeout_seconds, 1) * 1000) + 5000,
             "max_batch_size": PRODUCER_BATCH_BYTES,
             # (aiokafka's default, 1 MiB, would refuse a body of the receiver's full size once
@@ -63,8 +70,12 @@ class Publisher:
             **client_options(config, bootstrap),
         }
         self._producer: Any = None
-        # Why the cluster refused a required idempotent producer (until restarted).
+        # The cluster's answer when it refused producer ids (a required producer is then not
+        # asked for again until restarted).
         self._refused: str | None = None
+        # The error that wedged the producer, until a fresh one replaces it.
+        self._wedged: str | None = None
+        self._connect_lock = asyncio.Lock()
         self._admin = admin
         self._suspect = True  # nothing is trusted until the topics have been seen
         self._check_lock = asyncio.Lock()
@@ -77,30 +88,43 @@ class Publisher:
         """Whether the producer is connected."""
         return self._producer is not None
 
+    @property
+    def idempotence_note(self) -> str | None:
+        """Why the producer runs without the idempotence `auto` asked for (None: it does not)."""
+        if self._refused is None or self._idempotence != "auto":
+            return None
+        return refusal_note(self._refused)
+
     async def start(self) -> None:
         """Connect (raises KafkaError/OSError when the broker cannot be reached, and
         `IdempotenceRefused` when idempotence is required and the cluster refuses it)."""
-        if self._refused is not None:  # (required, and refused once: no new attempt)
-            raise IdempotenceRefused(self._refused)
+        async with self._connect_lock:
+            if self._producer is None:
+                self._install(await self._connected())
+
+    async def _connected(self) -> Any:
+        if self._refused is not None and self._idempotence == "on":
+            raise IdempotenceRefused(self._refused)  # (refused once: no new attempt)
         try:
-            producer = await self._started(self._options)
+            return await self._started(self._options)
         except KafkaError as exc:
-            if not self._options["enable_idempotence"]:
+            # A transient answer (time-out, coordinator loading, no broker) is raised, to be
+            # tried again by the next readiness probe; only a definitive one is a refusal.
+            if not self._options["enable_idempotence"] or not is_refusal(exc):
                 raise
-            # Refused idempotence, or no broker at all: a producer without it tells which.
-            plain = {**self._options, "enable_idempotence": False}
-            producer = await self._started(plain)
-            if self._idempotence is True:
-                # (shielded: a probe's time-out must not leave this producer open)
-                await asyncio.shield(producer.stop())
-                self._refused = type(exc).__name__
-                raise IdempotenceRefused(self._refused) from None
-            log.warning(
-                "the cluster refuses idempotent producers; producing without idempotence "
-                "(kafka.idempotent: false skips the attempt, true requires it)",
-                extra={"error": type(exc).__name__},
-            )
-            self._options = plain
+            self._refused = type(exc).__name__
+        self._metrics.idempotence_refused.set(1)
+        if self._idempotence == "on":
+            raise IdempotenceRefused(self._refused) from None
+        log.warning(
+            "%s (kafka.idempotent: false skips the attempt)",
+            refusal_note(self._refused),
+            extra={"error": self._refused},
+        )
+        self._options = {**self._options, "enable_idempotence": False}
+        return await self._started(self._options)
+
+    def _install(self, producer: Any) -> None:
         client = producer.client
         original = client._on_connection_closed
 
@@ -111,7 +135,38 @@ class Publisher:
 
         client._on_connection_closed = on_closed
         client.cluster.add_listener(lambda _: self._partitions.clear())
+        self._partitions.clear()
         self._producer = producer
+        self._wedged = None  # (a fresh producer is not stuck)
+        self._metrics.producer_idempotent.set(1 if self._options["enable_idempotence"] else 0)
+
+    def _failed(self, exc: BaseException) -> None:
+        """Note a failed send: the log becomes suspect, and a wedging error dooms the producer."""
+        self.mark_suspect()
+        if isinstance(exc, WEDGING) and self._wedged is None:
+            self._wedged = type(exc).__name__
+
+    async def _heal(self) -> None:
+        """Replace a wedged producer: its batches settle (or fail) first, so that nothing sent
+        through the fresh one overtakes them, and senders meanwhile wait here."""
+        async with self._connect_lock:
+            error = self._wedged
+            if error is None or self._producer is None:
+                return
+            old, self._producer = self._producer, None
+            log.warning(
+                "the producer is stuck on %s; replacing it with a fresh one",
+                error,
+                extra={"error": error},
+            )
+            try:
+                async with asyncio.timeout(RETIRE_SECONDS):
+                    await old.flush()
+            except TimeoutError:
+                old._message_accumulator.fail_all(KafkaError(f"producer replaced after {error}"))
+            await asyncio.shield(old.stop())
+            self._metrics.inc(self._metrics.producers_replaced, error)
+            self._install(await self._started(self._options))
 
     @staticmethod
     async def _started(options: dict[str, Any]) -> Any:
@@ -161,6 +216,8 @@ class Publisher:
         """Send and wait for the acknowledgement; (partition, offset), or `PublishError`."""
         try:
             async with asyncio.timeout(timeout):
+                if self._wedged is not None:
+                    await self._heal()
                 if self._producer is None:
                     raise PublishError("not connected to the broker")
                 if self._suspect:
@@ -173,7 +230,7 @@ class Publisher:
             self.mark_suspect()
             raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
         except (KafkaError, OSError) as exc:
-            self.mark_suspect()
+            self._failed(exc)
             raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
         return int(metadata.partition), int(metadata.offset)
 
@@ -203,6 +260,8 @@ class Publisher:
         error: str | None = None
         try:
             async with asyncio.timeout_at(deadline):
+                if self._wedged is not None:
+                    await self._heal()
                 if self._producer is None:
                     return Unsent(list(messages), "not connected to the broker")
                 if self._suspect:
@@ -214,13 +273,14 @@ class Publisher:
         except TimeoutError:
             error = f"no acknowledgement from the broker within {timeout} s"
         except (KafkaError, OSError) as exc:
+            self._failed(exc)
             error = f"the broker refused the message: {type(exc).__name__}"
         waiting = [f for f in sent if f is not None]
         if waiting and error is None:
             _, late = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
             if late:
                 error = f"no acknowledgement from the broker within {timeout} s"
-        unsent = _unsent(messages, sent, error)
+        unsent = unsent_of(messages, sent, error, self._failed)
         if unsent.messages:
             self.mark_suspect()
         return unsent
@@ -244,49 +304,3 @@ def key_partition(key: bytes, partitions: Collection[int]) -> int:
     """The partition the producer puts messages keyed `key` on, among a topic's partitions."""
     ordered = sorted(partitions)
     return ordered[key_hash(key) % len(ordered)]
-
-
-class IdempotenceRefused(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
-    """`kafka.idempotent: true`, and the cluster gives out no producer ids."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(
-            f"the cluster refuses idempotent producers (InitProducerId: {error}); "
-            "set kafka.idempotent: false or null"
-        )
-
-
-@dataclass(frozen=True)
-class Unsent:
-    """The messages of a `send_all` the broker did not acknowledge, and why (None: all were)."""
-
-    messages: list[Outgoing]
-    error: str | None
-
-
-def _unsent(
-    messages: Sequence[Outgoing], sent: list[asyncio.Future[Any] | None], error: str | None
-) -> Unsent:
-    """The messages without an acknowledgement, in their order."""
-    unsent: list[Outgoing] = []
-    for index, message in enumerate(messages):
-        future = sent[index] if index < len(sent) else None
-        if future is None or not future.done():
-            unsent.append(message)
-            if future is not None:
-                future.add_done_callback(_retrieve)
-        elif future.cancelled() or future.exception() is not None:
-            unsent.append(message)
-            error = error or f"the broker refused the message: {_error_name(future)}"
-    return Unsent(unsent, error if unsent else None)
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Mark a late acknowledgement's failure as seen (it was already counted as unsent)."""
-    if not future.cancelled():
-        future.exception()
-
-
-def _error_name(future: asyncio.Future[Any]) -> str:
-    exc = None if future.cancelled() else future.exception()
-    return type(exc).__name__ if exc is not None else "cancelled"
