@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from router.core.entities import RecordingInfo
 from router.errors import RtkApiError
-from router.rtk_models import RtkRecording, RtkSession
+from router.rtk_models import RtkRecording, RtkSession, session_from
 from router.rtk_retry import Failure, give_up, is_retriable, outcome_of
 
 _ENDED = ("STOPPED", "UPLOADING", "UPLOADED", "ERRORED")
@@ -51,6 +51,8 @@ class FakeRtk:
     faults: list[Fault] = field(default_factory=list)
     # meeting id -> its live session (session id, peers present)
     sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # calls answered 200 with a body not of the documented shape (the client's error)
+    malformed: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -108,6 +110,8 @@ class FakeRtk:
     async def active_session(self, meeting_id: str) -> RtkSession | None:
         answer = await self._attempts("active_session", absent=True, tries=1)
         self._answer_or_raise(answer, "active_session")
+        if "active_session" in self.malformed:
+            return session_from(200, {"id": "s", "live_participants": "two", "status": "LIVE"})
         live = self.sessions.get(meeting_id)
         if live is None or answer == "absent":
             return None
