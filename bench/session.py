@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import drain_phases, phases, policy_phases, profile, verify_phases
+from bench import drain_phases, phases, policy_phases, profile, reconcile_phases, verify_phases
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
@@ -53,6 +53,7 @@ async def execute(
             await _policy(run, figures, sets)
             await _drain(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
+            await _reconcile(run, figures, sets["fixed"])
             for line in summary(figures):
                 say(line)
             return 0
@@ -211,6 +212,25 @@ async def _verify(run: Run, f: Figures, script: Path, warm: list[Any]) -> None:
     say(
         f"    receiver / verifying: {v.ratio:.2f} x; CPU per request, verifying / receiver: "
         f"{v.cpu_ratio:.2f} x"
+    )
+
+
+async def _reconcile(run: Run, f: Figures, fixed: list[Any]) -> None:
+    plan, say = run.options, run.say
+    if "reconcile" in plan.skip:
+        return
+    live, settings = reconcile_phases.LIVE_MEETINGS, reconcile_phases.RECONCILE
+    say(
+        f"\n[8] webhook latency at a fixed {plan.fixed_rate:,.0f} req/s with {live:,} live "
+        f"meetings, reconciliation off, then on ({settings})"
+    )
+    f.reconcile = r = await reconcile_phases.reconciling(run, fixed)
+    for name, measured in (("off", r.off), ("on ", r.on)):
+        say(f"    {name}: latency from due time {measured.latency.describe()}")
+        say(f"         generator lag {measured.lag.describe()}; failed {measured.failed}")
+    say(
+        f"    reconciliation's RTK calls meanwhile: {r.checks_per_second:.0f}/s; "
+        f"checks so far: {', '.join(f'{k} {v:,.0f}' for k, v in sorted(r.outcomes.items()))}"
     )
 
 
