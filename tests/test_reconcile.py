@@ -80,7 +80,7 @@ async def test_lost_joins_start_the_recording_once_by_reconciliation(make_loop: 
     assert len(await loop.starts(meeting)) == 1
     # RTK showed two live peers from the second join on; the start came within one interval
     # of that (with room for the worker's fetch and the emulator's own pace).
-    assert started[0]["at"] - second_join < INTERVAL + 1.0
+    assert started[0]["at"] - second_join < INTERVAL + 1.5
     decisions = await loop.decisions(meeting, expect=2)
     assert [(d["trigger"], d["outcome"]) for d in decisions] == [
         ("reconcile", "no_match"),

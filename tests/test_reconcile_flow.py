@@ -193,3 +193,15 @@ def test_a_lower_count_drops_placeholders_first() -> None:
     assert list(lower.peers) == ["p-2"]
     assert up.distinct_participants == 2
     assert MeetingState.from_json(up.to_json()) == up
+
+
+def test_a_late_join_takes_a_placeholders_place() -> None:
+    state = MeetingState(MEETING, session_id="s-1", peers={"p-1": "u-1"}).adopt_count(3)
+
+    late = state.joined("p-2", "u-2")
+    again = late.joined("p-2", "u-2")
+
+    assert list(late.peers) == ["p-1", "reconciled:2", "p-2"]
+    assert again == late
+    assert late.participants_present == 3
+    assert late.joined("p-3").joined("p-4").participants_present == 4

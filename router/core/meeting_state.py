@@ -211,12 +211,19 @@ class MeetingState:
         *,
         session_id: str | None = None,
     ) -> MeetingState:
-        """A peer joined; joining twice counts once, and a join of a past session is ignored."""
+        """A peer joined; joining twice counts once, and a join of a past session is ignored.
+        A new peer takes the place of a reconciliation placeholder, if any (see
+        `adopt_count`): its join is most likely the late one RTK had already counted."""
         if self.is_past_session(session_id or self.session_id):
             return self
         if peer_id in self.peers and custom_participant_id is None:
             custom_participant_id = self.peers[peer_id]
-        return replace(self, peers={**self.peers, peer_id: custom_participant_id})
+        peers = self.peers
+        if peer_id not in peers and (
+            placeholder := next((p for p in peers if p.startswith(PLACEHOLDER_PREFIX)), None)
+        ):
+            peers = {p: c for p, c in peers.items() if p != placeholder}
+        return replace(self, peers={**peers, peer_id: custom_participant_id})
 
     def left(self, peer_id: str, *, session_id: str | None = None) -> MeetingState:
         """A peer left; leaving twice, or leaving a past session, changes nothing."""
@@ -227,7 +234,9 @@ class MeetingState:
     def adopt_count(self, count: int) -> MeetingState:
         """RTK counts `count` peers in the live session (reconciliation): peers whose joins
         were lost are added as placeholders (`reconciled:N`, no custom id), and when RTK counts
-        fewer, placeholders go first, then the peers that joined earliest."""
+        fewer, placeholders go first, then the peers that joined earliest. A join that comes
+        after all takes a placeholder's place (`joined`): counting one too few only delays a
+        decision to the next round, counting one too many could make one wrongly."""
         peers = dict(self.peers)
         placeholders = [p for p in peers if p.startswith(PLACEHOLDER_PREFIX)]
         known = [p for p in peers if not p.startswith(PLACEHOLDER_PREFIX)]
