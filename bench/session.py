@@ -219,19 +219,19 @@ async def _reconcile(run: Run, f: Figures, fixed: list[Any]) -> None:
     plan, say = run.options, run.say
     if "reconcile" in plan.skip:
         return
-    live, settings = reconcile_phases.LIVE_MEETINGS, reconcile_phases.RECONCILE
+    live = reconcile_phases.LIVE_MEETINGS
     say(
         f"\n[8] webhook latency at a fixed {plan.fixed_rate:,.0f} req/s with {live:,} live "
-        f"meetings, reconciliation off, then on ({settings})"
+        f"meetings: reconciliation off, at its defaults, and checking every meeting each "
+        f"{reconcile_phases.INTERVAL_SECONDS:g} s"
     )
-    f.reconcile = r = await reconcile_phases.reconciling(run, fixed)
-    for name, measured in (("off", r.off), ("on ", r.on)):
-        say(f"    {name}: latency from due time {measured.latency.describe()}")
-        say(f"         generator lag {measured.lag.describe()}; failed {measured.failed}")
-    say(
-        f"    reconciliation's RTK calls meanwhile: {r.checks_per_second:.0f}/s; "
-        f"checks so far: {', '.join(f'{k} {v:,.0f}' for k, v in sorted(r.outcomes.items()))}"
-    )
+    f.reconcile = await reconcile_phases.reconciling(run, fixed)
+    for r in f.reconcile.runs:
+        say(f"    {r.name}: latency from due time {r.latency.latency.describe()}")
+        say(f"        generator lag {r.latency.lag.describe()}; failed {r.latency.failed}")
+        if r.outcomes:
+            checks = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r.outcomes.items()))
+            say(f"        reconciliation calls {r.checks_per_second:.1f}/s; so far: {checks}")
 
 
 def _say_ingest(say: Say, ingest: phases.Ingest) -> None:
