@@ -36,7 +36,7 @@ from router.core.terms import DeadLetter, Mode
 from router.decision_driver import RecordingApi, drive
 from router.envelope import Logged
 from router.errors import InvalidEvent
-from router.kafka import Outgoing
+from router.kafka import Consumed, Outgoing
 from router.metrics import Metrics
 
 log = logging.getLogger("router.processing")
@@ -48,6 +48,23 @@ class Synthetic(Logged):
     (`message` is a stand-in on the meeting's partition, with no value)."""
 
     event: ReconcileEvent
+
+    @classmethod
+    def of(
+        cls, event: ReconcileEvent, partition: int, at: dt.datetime, *, source: str
+    ) -> Synthetic:
+        """The event as found at `at`; its delivery id is `<source>:<meeting>:<at>` (to the
+        microsecond: the records it causes take their `ce_id` from it)."""
+        meeting_id = event.meeting_id
+        time = at.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return cls(
+            message=Consumed("", partition, -1, meeting_id.encode(), None, (), 0),
+            meeting_id=meeting_id,
+            delivery_id=f"{source}:{meeting_id}:{time}",
+            received_at=at,
+            source=source,
+            event=event,
+        )
 
 
 @dataclass(frozen=True)

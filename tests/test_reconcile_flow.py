@@ -15,7 +15,6 @@ from router.config import TopicsConfig
 from router.core.entities import RecordingInfo
 from router.core.meeting_state import MeetingState
 from router.core.reconciliation import LiveSession, ReconcileEvent, RecordingPolled, SessionChecked
-from router.kafka import Consumed
 from router.metrics import Metrics
 from router.processing import Processed, Processor, Synthetic
 from tests.fake_rtk import FakeRtk
@@ -35,15 +34,8 @@ def processor(rtk: FakeRtk, policy: Any = TWO) -> Processor:
 NOW = WEDNESDAY_NOON + dt.timedelta(minutes=5)
 
 
-def synthetic(event: ReconcileEvent, at: str = "2026-06-03T12:05:00.000001Z") -> Synthetic:
-    return Synthetic(
-        message=Consumed("", 0, -1, MEETING.encode(), None, (), 0),
-        meeting_id=MEETING,
-        delivery_id=f"reconcile:{MEETING}:{at}",
-        received_at=NOW,
-        source="reconcile",
-        event=event,
-    )
+def synthetic(event: ReconcileEvent) -> Synthetic:
+    return Synthetic.of(event, 0, NOW + dt.timedelta(microseconds=1), source="reconcile")
 
 
 async def run(rtk: FakeRtk, event: ReconcileEvent, state: MeetingState = LIVE) -> Processed:

@@ -47,7 +47,6 @@ from router.core.reconciliation import (
 )
 from router.decision_driver import RecordingApi
 from router.errors import RtkApiError
-from router.kafka import Consumed
 from router.metrics import Metrics
 from router.processing import Synthetic
 from router.worker.states import MeetingStates
@@ -152,21 +151,9 @@ class Reconciler:
             if meeting_id in busy or found.partition not in owned or current is not found.snapshot:
                 self._count(found.check, "stale")
                 continue
-            entries.append(Entry(self._synthetic(found), _STANDIN))
+            synthetic = Synthetic.of(found.event, found.partition, found.at, source="reconcile")
+            entries.append(Entry(synthetic, _STANDIN))
         return entries
-
-    def _synthetic(self, found: _Finding) -> Synthetic:
-        meeting_id = found.event.meeting_id
-        at = found.at.astimezone(dt.UTC).isoformat(timespec="microseconds")
-        message = Consumed("", found.partition, -1, meeting_id.encode(), None, (), 0)
-        return Synthetic(
-            message=message,
-            meeting_id=meeting_id,
-            delivery_id=f"reconcile:{meeting_id}:{at.replace('+00:00', 'Z')}",
-            received_at=found.at,
-            source="reconcile",
-            event=found.event,
-        )
 
     async def _run(self) -> None:
         schedule = RoundSchedule(self._config.interval_seconds)
