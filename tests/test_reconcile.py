@@ -81,22 +81,28 @@ async def test_lost_joins_start_the_recording_once_by_reconciliation(make_loop: 
     # RTK showed two live peers from the second join on; the start came within one interval
     # of that (with room for the worker's fetch and the emulator's own pace).
     assert started[0]["at"] - second_join < INTERVAL + 1.5
-    decisions = await loop.decisions(meeting, expect=2)
-    assert [(d["trigger"], d["outcome"]) for d in decisions] == [
-        ("reconcile", "no_match"),
-        ("reconcile", "started"),
-    ]
+
+    # A round may have come between the two joins (RTK showing one: no match) or not.
+    async def decided() -> list[dict[str, Any]] | None:
+        found = await loop.decisions(meeting, expect=1)
+        return found if any(d["outcome"] == "started" for d in found) else None
+
+    decisions = await eventually(decided, timeout=30)
+    assert {d["trigger"] for d in decisions} == {"reconcile"}
+    assert [d["outcome"] for d in decisions] in (["no_match", "started"], ["started"])
     decision = decisions[-1]
     assert decision["participant"] is None
     assert decision["rule"] == "two-present"
     assert decision["delivery_id"].startswith(f"reconcile:{meeting}:")
     assert decision["recording_id"] == (await loop.recordings(meeting))[0]["id"]
     meetings = await records(loop, "meetings", meeting)
-    assert [(r["type"], r["participants_present"], r["reason"]) for r in meetings] == [
-        ("meeting.started", 0, None),
-        ("meeting.reconciled", 1, "reconciled"),
-        ("meeting.reconciled", 2, "reconciled"),
-    ]
+    seen = [(r["type"], r["participants_present"], r["reason"]) for r in meetings]
+    assert seen[0] == ("meeting.started", 0, None)
+    assert seen[1:] in (
+        [("meeting.reconciled", 1, "reconciled"), ("meeting.reconciled", 2, "reconciled")],
+        [("meeting.reconciled", 2, "reconciled")],
+    )
+    assert len(seen[1:]) == len(decisions)
     assert all(r["participant"] is None for r in meetings)
     recordings = await records(loop, "recordings", meeting)
     assert (recordings[0]["status"], recordings[0]["source"]) == ("INVOKED", "api")
