@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from router.clock import monotonic
+from router.core.meeting_state import MeetingState
 from tests.plugins.e2e import Loop, eventually, wire
 from tests.test_topics_contract import validator_for
 
@@ -146,6 +147,13 @@ async def test_a_lost_meeting_ended_is_made_up_for(make_loop: MakeLoop) -> None:
         r for r in await records(loop, "meetings", meeting) if r["type"] == "meeting.started"
     ]
     assert end["session_id"] == started[0]["session_id"]
+    # The meeting's state on the state topic knows the session is over: a restart keeps it so.
+    states = [r for r in await loop.topic("state", timeout=5) if r.key == meeting.encode()]
+    last = MeetingState.from_json(states[-1].value or b"")
+    assert last.is_past_session(end["session_id"])
+    # Nothing the router made itself is on the webhooks log: only what RTK sent.
+    logged = [r for r in await loop.topic("webhooks", timeout=5) if r.key == meeting.encode()]
+    assert {dict(r.headers)["router-source"] for r in logged} == {b"realtimekit"}
 
 
 async def no_session_checks_for(loop: Loop, meeting: str, seconds: float) -> bool:
