@@ -231,3 +231,39 @@ async def test_a_refused_token_stops_reconciliation_with_a_reason(make_loop: Mak
     async with loop.http.get(router.url + "/metrics") as answer:
         text = await answer.text()
     assert 'router_reconcile_total{check="session",outcome="unauthorized"} 1.0' in text
+
+
+async def test_a_webhook_during_a_reconciliation_start_waits_its_turn(
+    make_loop: MakeLoop,
+) -> None:
+    loop = await make_loop(policy=TWO_PRESENT, reconcile=RECONCILE)
+    router = await loop.start_router()
+    await wire(loop, router)
+    meeting = f"m-{uuid.uuid4()}"
+    await drop(loop, meeting, JOINED)
+    await loop.control("PUT", "/latency", {"ms": 3000, "calls": ["start_recording"]})
+    steps = [join("ann", at=0.0), join("bob", at=0.0)]
+
+    await loop.play({"meeting_id": meeting, "steps": steps})
+
+    async def checking_before_start() -> bool:
+        calls = await loop.calls("active_recording")
+        return any(c["path"].endswith(f"/{meeting}") for c in calls)
+
+    # The reconciliation's decision asked active-recording: its start is now in flight (3 s).
+    await eventually(checking_before_start, timeout=30, interval=0.02)
+    await loop.play({"meeting_id": meeting, "steps": [{"action": "leave", "participant": "bob"}]})
+    await eventually(lambda: loop.starts(meeting), timeout=30)
+
+    async def left() -> list[dict[str, Any]] | None:
+        found = await records(loop, "meetings", meeting)
+        return found if found[-1]["type"] == "participant.left" else None
+
+    meetings = await eventually(left, timeout=30)
+    seen = [(r["type"], r["participants_present"]) for r in meetings]
+    # The leave came while the meeting's start was in flight: it waited in the meeting's lane
+    # and was applied after the adopted count (its peer's join was lost, so it is unknown and
+    # the count stays), never before it.
+    assert seen[-2:] == [("meeting.reconciled", 2), ("participant.left", 2)]
+    decisions = await loop.decisions(meeting, expect=1)
+    assert [d["outcome"] for d in decisions if d["trigger"] == "reconcile"][-1] == "started"
