@@ -161,7 +161,7 @@ class Reconciler:
         while not self._stopping.is_set() and self._refused is None:
             now = self._monotonic()
             if now >= next_sync:
-                schedule.watch(self._watched(now), now)
+                schedule.watch(self._watched(), now)
                 next_sync = now + min(SYNC_SECONDS, self._config.interval_seconds)
             meeting_id = schedule.pop_due(now)
             if meeting_id is None:
@@ -171,7 +171,7 @@ class Reconciler:
             for check in self._checks(meeting_id, now):
                 await self._call_when_paced(check)
 
-    def _watched(self, now: float) -> list[str]:
+    def _watched(self) -> list[str]:
         """The meetings of owned partitions believed live or with a recording not final;
         statuses remembered of meetings no longer watched are forgotten."""
         owned = set(self._owned())
@@ -235,6 +235,9 @@ class Reconciler:
                 outcome = self._recording_found(check, state, polled, at)
         except RtkApiError as exc:
             outcome = self._failed(kind, check, exc)
+        except Exception:  # a bug: logged and counted, and the next round asks again
+            log.exception("reconciliation check failed", extra={"meeting_id": check.meeting_id})
+            outcome = "error"
         else:
             self._failures = 0
         self._count(kind, outcome)
