@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -65,14 +66,17 @@ class Run:
             pids += [child.pid, *child.descendants]
         return pids + ([self.emulator_pid] if self.emulator_pid is not None else [])
 
-    async def start_router(self, workers: int = 1, role: str = "all") -> Router:
-        """A router on fresh ports with its own broker, once ready and (when it has a worker)
-        once every worker process holds its partitions."""
+    async def start_router(
+        self, workers: int = 1, role: str = "all", sections: dict[str, Any] | None = None
+    ) -> Router:
+        """A router on fresh ports with its own broker (and these config `sections` added),
+        once ready and (when it has a worker) once every worker process holds its partitions."""
         self.routers += 1
         port, broker_port = free_port(), free_port()
         config = router_config(
             port=port, broker_port=broker_port, public_key=self.keys.public, emulator=self.emulator
         )
+        config.update(sections or {})
         name = f"router-{self.routers}-w{workers}"
         path = write_router_config(self.workdir / f"{name}.json", config)
         child = self.procs.router(name, path, workers, role)

@@ -10,6 +10,7 @@ from bench.drain_phases import Drain
 from bench.phases import Bare, FixedRate, Ingest
 from bench.plan import RECORD_EVERY
 from bench.policy_phases import JoinToStart, Memory
+from bench.reconcile_phases import Reconciling
 from bench.stats import Target, ratio
 from bench.verify_phases import Served, Verify
 
@@ -31,6 +32,7 @@ class Figures:
     drain: Drain | None = None
     core: Core | None = None  # the worker's core alone (no target: where the drain's time goes)
     verify: Verify | None = None
+    reconcile: Reconciling | None = None  # latency without and with reconciliation (no target)
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
 

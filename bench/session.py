@@ -10,7 +10,15 @@ from typing import Any
 
 import aiohttp
 
-from bench import core_phase, drain_phases, phases, policy_phases, profile, verify_phases
+from bench import (
+    core_phase,
+    drain_phases,
+    phases,
+    policy_phases,
+    profile,
+    reconcile_phases,
+    verify_phases,
+)
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
@@ -53,6 +61,7 @@ async def execute(
             await _policy(run, figures, sets)
             await _drain(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
+            await _reconcile(run, figures, sets["fixed"])
             for line in summary(figures):
                 say(line)
             return 0
@@ -218,6 +227,25 @@ async def _verify(run: Run, f: Figures, script: Path, warm: list[Any]) -> None:
         f"    receiver / verifying: {v.ratio:.2f} x; CPU per request, verifying / receiver: "
         f"{v.cpu_ratio:.2f} x"
     )
+
+
+async def _reconcile(run: Run, f: Figures, fixed: list[Any]) -> None:
+    plan, say = run.options, run.say
+    if "reconcile" in plan.skip:
+        return
+    live = reconcile_phases.LIVE_MEETINGS
+    say(
+        f"\n[8] webhook latency at a fixed {plan.fixed_rate:,.0f} req/s with {live:,} live "
+        f"meetings: reconciliation off, at its defaults, and checking every meeting each "
+        f"{reconcile_phases.INTERVAL_SECONDS:g} s"
+    )
+    f.reconcile = await reconcile_phases.reconciling(run, fixed)
+    for r in f.reconcile.runs:
+        say(f"    {r.name}: latency from due time {r.latency.latency.describe()}")
+        say(f"        generator lag {r.latency.lag.describe()}; failed {r.latency.failed}")
+        if r.outcomes:
+            checks = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r.outcomes.items()))
+            say(f"        reconciliation calls {r.checks_per_second:.1f}/s; so far: {checks}")
 
 
 def _say_ingest(say: Say, ingest: phases.Ingest) -> None:

@@ -10,8 +10,9 @@ from handlers.artifacts import handle_artifact
 from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from handlers.meetings import handle_meeting
 from handlers.participants import handle_participant
+from handlers.reconcile import handle_polled, handle_session
 from handlers.recordings import handle_recording
-from router.core import events
+from router.core import events, reconciliation
 
 # A handler answers at once, or is a flow that may yield RTK requests first.
 Handler = Callable[[Any, Any, Delivery, Ports], HandlerResult | HandlerFlow]
@@ -26,6 +27,9 @@ _HANDLERS: dict[type[Any], Handler] = {
     events.MeetingTranscript: handle_artifact,
     events.MeetingSummary: handle_artifact,
     events.LivestreamStatusUpdate: handle_artifact,
+    # Internal: what reconciliation found (never parsed from a webhook).
+    reconciliation.SessionChecked: handle_session,
+    reconciliation.RecordingPolled: handle_polled,
 }
 
 

@@ -28,9 +28,12 @@ def decide_and_act(
     event_time: dt.datetime | None,
     delivery: Delivery,
     ports: Ports,
+    recorded_as: str | None = None,
 ) -> HandlerFlow:
     """One decision record for an event some rule is written for, and the effect it calls for.
-    Without an RTK client the flow asks for nothing (`can_call` False)."""
+    Without an RTK client the flow asks for nothing (`can_call` False). `recorded_as`: the
+    decision's trigger when the rules of `trigger` are evaluated for another cause
+    (reconciliation evaluates the join rules)."""
     flow = decide(
         DecisionInput(
             trigger=trigger,
@@ -53,7 +56,7 @@ def decide_and_act(
     decision = policy_decision(
         meeting_id=state.meeting_id,
         session_id=state.session_id,
-        trigger=trigger,
+        trigger=recorded_as or trigger,
         delivery_id=delivery.delivery_id,
         rule=decided.evaluation.rule,
         action=decided.evaluation.action or "none",

@@ -220,6 +220,7 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
     worker = Worker(settings, runtime.bootstrap, runtime.publisher, processor, runtime.metrics)
     runtime.worker = worker
     runtime.health.add_check("worker", worker.ready)
+    runtime.health.add_check("reconcile", worker.reconciler.ready)
     worker.start()
     yield
     await worker.stop(settings.server.shutdown_grace_seconds)

@@ -152,12 +152,24 @@ class WorkerConfig(_Strict):
     ended_state_grace_seconds: float = Field(3600.0, ge=0)
 
 
+class ReconcileConfig(_Strict):
+    # Every interval, each meeting believed live is checked against RTK (0: never).
+    interval_seconds: float = Field(60.0, ge=0)
+    # Reconciliation's share of the RTK API budget, on top of the client's own rate limit.
+    max_calls_per_minute: int = Field(120, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_seconds > 0
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     sources: list[SourceConfig] = Field(min_length=1)
     realtimekit: RealtimeKitConfig = RealtimeKitConfig()
     kafka: KafkaConfig = KafkaConfig()
     worker: WorkerConfig = WorkerConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     policy: PolicyConfig = PolicyConfig()
 
     @model_validator(mode="after")

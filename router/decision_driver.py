@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any, Protocol, TypeVar, assert_never
 
+from router.core.entities import RecordingInfo
 from router.core.rtk_requests import (
     Answer,
     CallFailed,
@@ -24,13 +25,14 @@ from router.core.rtk_requests import (
     StopRecording,
 )
 from router.errors import RtkApiError
-from router.rtk_models import RtkRecording
+from router.rtk_models import RtkRecording, RtkSession
 
 T = TypeVar("T")
 
 
 class RecordingApi(Protocol):
-    """The RTK operations a decision may need; failures raise `RtkApiError`."""
+    """The RTK operations a decision, or reconciliation, may need; failures raise
+    `RtkApiError`."""
 
     async def preset_of(self, meeting_id: str, custom_participant_id: str) -> str | None:
         """The participant's preset, or None when RTK has none for it."""
@@ -43,6 +45,12 @@ class RecordingApi(Protocol):
 
     async def stop_recording(self, recording_id: str) -> RtkRecording | None:
         """Stop the recording; None when RTK does not know it."""
+
+    async def active_session(self, meeting_id: str) -> RtkSession | None:
+        """The meeting's active session, or None when it has none (reconciliation)."""
+
+    async def get_recording(self, recording_id: str) -> RecordingInfo | None:
+        """One recording as RTK reports it now, or None when RTK does not know it."""
 
 
 async def drive(

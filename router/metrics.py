@@ -109,6 +109,12 @@ class Metrics:
             ["error"],
             registry=r,
         )
+        self.reconcile = Counter(
+            "router_reconcile_total",
+            "Reconciliation checks against RTK, by check (session, recording) and outcome.",
+            ["check", "outcome"],
+            registry=r,
+        )
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",

@@ -6,6 +6,10 @@ family's handler, and turned into the messages to publish (records, dead-letter,
 publishes what comes back and commits the offset only after the broker acknowledged all of it.
 A body already processed for the meeting (its SHA-256, remembered in the meeting's state)
 yields nothing: RTK's retries and a replay after a crash do not decide twice.
+
+A `Synthetic` event is one the router made itself (what reconciliation found): it goes through
+the same handlers, records and state as a webhook, but has no body to remember or to
+dead-letter.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from router.core.delivery import RTK_EVENTS, meeting_key
 from router.core.events import KnownEvent, RecordingStatusUpdate, UnknownEvent, parse_event
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
+from router.core.reconciliation import ReconcileEvent
 from router.core.recording_state import DUPLICATE
 from router.core.records import Record, cloudevent_headers, cloudevent_id
 from router.core.redaction import redact_body
@@ -31,10 +36,35 @@ from router.core.terms import DeadLetter, Mode
 from router.decision_driver import RecordingApi, drive
 from router.envelope import Logged
 from router.errors import InvalidEvent
-from router.kafka import Outgoing
+from router.kafka import Consumed, Outgoing
 from router.metrics import Metrics
 
 log = logging.getLogger("router.processing")
+
+
+@dataclass(frozen=True)
+class Synthetic(Logged):
+    """An event of a meeting made by the router itself, handed to the worker as if logged
+    (`message` is a stand-in on the meeting's partition, with no value)."""
+
+    event: ReconcileEvent
+
+    @classmethod
+    def of(
+        cls, event: ReconcileEvent, partition: int, at: dt.datetime, *, source: str
+    ) -> Synthetic:
+        """The event as found at `at`; its delivery id is `<source>:<meeting>:<at>` (to the
+        microsecond: the records it causes take their `ce_id` from it)."""
+        meeting_id = event.meeting_id
+        time = at.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return cls(
+            message=Consumed("", partition, -1, meeting_id.encode(), None, (), 0),
+            meeting_id=meeting_id,
+            delivery_id=f"{source}:{meeting_id}:{time}",
+            received_at=at,
+            source=source,
+            event=event,
+        )
 
 
 @dataclass(frozen=True)
@@ -45,7 +75,7 @@ class _Context:
     event_name: str
     meeting_id: str
     state: MeetingState
-    seen: str  # (what the state remembers of the body)
+    seen: str | None  # (what the state remembers of the body; None: a synthetic event)
     delivery: Delivery
 
 
@@ -92,6 +122,11 @@ class Processor:
         self._metrics = metrics
         self._now = now
 
+    @property
+    def rtk(self) -> RecordingApi | None:
+        """The RTK client the handlers use (None: no API token)."""
+        return self._ports.rtk
+
     def use_policy(self, policy: Policy, mode: Mode) -> None:
         """Decide with `policy` from the next event on (a configuration reload)."""
         self._ports = replace(self._ports, policy=policy, mode=mode)
@@ -99,6 +134,8 @@ class Processor:
     def step(self, logged: Logged, state: MeetingState | None) -> Processed | Waiting:
         """Process one webhook given the meeting's state before it, as far as it goes without
         RTK: the result, or the event `Waiting` on its first RTK request."""
+        if isinstance(logged, Synthetic):
+            return self._step_synthetic(logged, state)
         parsed = self._parse(logged)
         if isinstance(parsed, Processed):
             return parsed
@@ -112,16 +149,27 @@ class Processor:
                 # repeated status, whichever check caught it.
                 self._metrics.recording_updates_dropped.labels(reason=DUPLICATE).inc()
             return Processed(meeting_id, None)
-        handler = handler_for(event)
-        assert handler is not None  # every known event type has a handler
         delivery = Delivery(
             delivery_id=logged.delivery_id,
             received_at=logged.received_at or self._now(),
             source=logged.source,
         )
         context = _Context(logged, event.name, meeting_id, state, seen, delivery)
+        return self._handle(event, context)
+
+    def _step_synthetic(self, logged: Synthetic, state: MeetingState | None) -> Processed | Waiting:
+        event = logged.event
+        delivery = Delivery(logged.delivery_id, logged.received_at or self._now(), logged.source)
+        state = state or MeetingState(event.meeting_id)
+        context = _Context(logged, event.name, event.meeting_id, state, None, delivery)
+        return self._handle(event, context)
+
+    def _handle(self, event: object, context: _Context) -> Processed | Waiting:
+        """Run the event's handler as far as it goes without RTK."""
+        handler = handler_for(event)
+        assert handler is not None  # every known and synthetic event type has a handler
         try:
-            outcome = handler(event, state, delivery, self._ports)
+            outcome = handler(event, context.state, context.delivery, self._ports)
             if isinstance(outcome, HandlerResult):
                 return self._finish(context, outcome)
             request = next(outcome)
@@ -149,6 +197,10 @@ class Processor:
     def _finish(self, context: _Context, result: HandlerResult) -> Processed:
         meeting_id, delivery = context.meeting_id, context.delivery
         messages = [self._message(r, meeting_id, delivery) for r in result.records]
+        if context.seen is None:
+            if result.dead_letter is not None:
+                log.warning("reconciliation failed", extra={"error": result.dead_letter.reason})
+            return Processed(meeting_id, result.state, tuple(messages))
         if result.dead_letter is not None:
             messages.append(self._dead_letter_copy(context.logged, result.dead_letter))
         name = context.event_name
@@ -166,6 +218,8 @@ class Processor:
             exc_info=exc,
             extra={"event": context.event_name, "meeting_id": context.meeting_id},
         )
+        if context.seen is None:
+            return Processed(context.meeting_id, None)
         why = DeadLetter(f"handler error: {type(exc).__name__}", "handler")
         copy = self._dead_letter_copy(context.logged, why)
         return Processed(context.meeting_id, context.state.mark_seen(context.seen), (copy,))
@@ -205,7 +259,11 @@ class Processor:
         return Outgoing(topic, meeting_id.encode(), record.to_bytes(), headers)
 
     def dead_letter(self, logged: Logged, meeting_id: str | None, why: DeadLetter) -> Processed:
-        """Nothing but the webhook's dead-letter copy (the meeting's state unchanged)."""
+        """Nothing but the webhook's dead-letter copy (the meeting's state unchanged); nothing
+        at all for a synthetic event, which has no body."""
+        if isinstance(logged, Synthetic):
+            log.warning("reconciliation failed", extra={"error": why.reason})
+            return Processed(meeting_id, None)
         return Processed(meeting_id, None, (self._dead_letter_copy(logged, why),))
 
     def _dead_letter_copy(self, logged: Logged, why: DeadLetter) -> Outgoing:

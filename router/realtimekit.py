@@ -24,24 +24,29 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 
 from router import clock
+from router.core.entities import RecordingInfo
 from router.errors import RtkApiError
 from router.metrics import Metrics
 from router.rtk_models import (
     Envelope,
     RtkParticipant,
     RtkRecording,
+    RtkSession,
     participants_from,
     recording_from,
+    session_from,
 )
 from router.rtk_presets import PresetCache
 from router.rtk_retry import Failure, Retrier, is_retriable, outcome_of, parse_retry_after
 
-_RECORDING_CALLS = frozenset({"active_recording", "start_recording", "stop_recording"})
+_RECORDING_CALLS = frozenset(
+    {"active_recording", "start_recording", "stop_recording", "get_recording", "active_session"}
+)
 _PER_PAGE = 100
 _MAX_PAGES = 1000  # 100,000 participants: far beyond any meeting, short of an endless loop
 _MAX_MESSAGE = 120
 
-__all__ = ["RtkClient", "RtkParticipant", "RtkRecording"]
+__all__ = ["RtkClient", "RtkParticipant", "RtkRecording", "RtkSession"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,39 @@ class RtkClient:
         if answer.status == 404:
             return None
         return recording_from("stop_recording", answer.status, answer.envelope.data, None)
+
+    async def active_session(self, meeting_id: str) -> RtkSession | None:
+        """The meeting's live session, or None when it has none (404). One attempt: the
+        reconciler that asks paces and backs off itself, and asks again next round."""
+        path = f"/meetings/{quote(meeting_id, safe='')}/active-session"
+        answer = await self._call(
+            "active_session", "GET", path, passthrough=(404,), deadline=self._once()
+        )
+        if answer.status == 404:
+            return None
+        return session_from(answer.status, answer.envelope.data)
+
+    async def get_recording(self, recording_id: str) -> RecordingInfo | None:
+        """One recording with every field RTK reports, or None when RTK does not know it
+        (404). One attempt, like `active_session`."""
+        path = f"/recordings/{quote(recording_id, safe='')}"
+        answer = await self._call(
+            "get_recording", "GET", path, passthrough=(404,), deadline=self._once()
+        )
+        if answer.status == 404:
+            return None
+        try:
+            return RecordingInfo.model_validate(answer.envelope.data)
+        except ValueError:  # (pydantic's ValidationError)
+            raise RtkApiError(
+                f"RTK get_recording: HTTP {answer.status} without a recording id and status",
+                status=answer.status,
+                retriable=False,
+            ) from None
+
+    def _once(self) -> float:
+        """A deadline that allows no retry."""
+        return self._retrier.deadline() - self._retrier.budget
 
     async def participants(self, meeting_id: str) -> list[RtkParticipant]:
         """Every participant added to the meeting, read page by page."""

@@ -27,6 +27,20 @@ class RtkRecording:
 
 
 @dataclass(frozen=True)
+class RtkSession:
+    """A meeting's active session as RTK reports it (`GET /meetings/{id}/active-session`)."""
+
+    id: str
+    live_participants: int
+    status: str  # LIVE or ENDED
+    started_at: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status == "LIVE"
+
+
+@dataclass(frozen=True)
 class RtkParticipant:
     """A participant added to a meeting, with the preset that decides its role."""
 
@@ -110,6 +124,29 @@ def recording_from(call: str, status: int, data: Any, meeting_id: str | None) ->
         meeting_id=parsed.meeting_id or embedded or meeting_id,
         session_id=parsed.session_id,
     )
+
+
+class _Session(_Lenient):
+    id: str
+    live_participants: int
+    status: str
+    started_at: str | None = None
+
+
+def session_from(status: int, data: Any) -> RtkSession:
+    """The session in `data`: its id, a whole `live_participants` of 0 or more and a `status` of
+    LIVE or ENDED are required, anything else is not the documented shape."""
+    try:
+        parsed = _Session.model_validate(data, strict=True)
+    except ValidationError:
+        parsed = None
+    if parsed is None or parsed.live_participants < 0 or parsed.status not in ("LIVE", "ENDED"):
+        raise RtkApiError(
+            f"RTK active_session: HTTP {status} without a session id, live_participants and status",
+            status=status,
+            retriable=False,
+        )
+    return RtkSession(parsed.id, parsed.live_participants, parsed.status, parsed.started_at)
 
 
 def participants_from(rows: list[Any]) -> list[RtkParticipant]:

@@ -31,6 +31,14 @@ class Backend:
     async def add_participant(self, custom_participant_id: str, preset: str) -> None:
         raise NotImplementedError
 
+    async def go_live(self, peers: int) -> str:
+        """The meeting has a live session with this many peers; its session id."""
+        raise NotImplementedError
+
+    async def end_session(self) -> None:
+        """The meeting's live session ends."""
+        raise NotImplementedError
+
     async def attempts(self, call: str) -> int:
         raise NotImplementedError
 
@@ -55,6 +63,13 @@ class Fake(Backend):
 
     async def add_participant(self, custom_participant_id: str, preset: str) -> None:
         self.rtk.add_participant(MEETING, custom_participant_id, preset)
+
+    async def go_live(self, peers: int) -> str:
+        self.rtk.go_live(MEETING, "s-fake", peers)
+        return "s-fake"
+
+    async def end_session(self) -> None:
+        self.rtk.go_live(MEETING, "s-fake", 0)
 
     async def attempts(self, call: str) -> int:
         return self.rtk.calls.count(call)
@@ -98,6 +113,20 @@ class Emulated(Backend):
         row = {"custom_participant_id": custom_participant_id, "preset_name": preset}
         path = f"/meetings/{MEETING}/participants"
         assert (await self.control.request("POST", path, {"participants": [row]}))[0] in (200, 201)
+
+    async def go_live(self, peers: int) -> str:
+        steps = [{"action": "join", "participant": f"u-{n}"} for n in range(peers)]
+        script = {"meeting_id": MEETING, "steps": steps}
+        assert (await self.control.request("POST", "/meetings/play", script))[0] == 202
+        await self.control.emulator.state.plays_done()
+        meeting = self.control.emulator.state.meetings.meetings[MEETING]
+        assert meeting.session_id is not None
+        return meeting.session_id
+
+    async def end_session(self) -> None:
+        script = {"meeting_id": MEETING, "steps": [{"action": "end"}]}
+        assert (await self.control.request("POST", "/meetings/play", script))[0] == 202
+        await self.control.emulator.state.plays_done()
 
     async def attempts(self, call: str) -> int:
         return sum(1 for c in await self.control.calls() if c["call"] == call)

@@ -44,6 +44,9 @@ def test_defaults_fill_what_is_not_written() -> None:
     assert settings.kafka.ack_timeout_seconds == 5
     assert settings.kafka.topics.state == "rtk.router-state"
     assert settings.policy.mode == "enforce"
+    assert settings.reconcile.interval_seconds == 60
+    assert settings.reconcile.max_calls_per_minute == 120
+    assert settings.reconcile.enabled
 
 
 @pytest.mark.parametrize(
@@ -74,6 +77,18 @@ def test_defaults_fill_what_is_not_written() -> None:
             "config.yaml:7: kafka.ack_timeout_seconds: Input should be greater than 0",
         ),
         (
+            MINIMAL + "reconcile:\n  interval_seconds: -5\n",
+            "config.yaml:7: reconcile.interval_seconds: Input should be greater than or equal to 0",
+        ),
+        (
+            MINIMAL + "reconcile:\n  interval_seconds: 1\n  max_calls_per_minute: 0\n",
+            "config.yaml:8: reconcile.max_calls_per_minute: Input should be greater than 0",
+        ),
+        (
+            MINIMAL + "reconcile:\n  every: 5\n",
+            "config.yaml:7: reconcile.every: unknown key",
+        ),
+        (
             MINIMAL + "sources_extra: 1\nserver: [1]\n",
             "config.yaml:6: sources_extra: unknown key",
         ),
@@ -95,6 +110,9 @@ def test_defaults_fill_what_is_not_written() -> None:
         "unknown-nested-key",
         "missing-key",
         "out-of-range",
+        "reconcile-interval",
+        "reconcile-budget",
+        "reconcile-unknown",
         "several-problems",
         "empty-list",
         "policy-operator",

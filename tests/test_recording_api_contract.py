@@ -138,6 +138,63 @@ async def test_a_lost_answer_after_the_start(backend: Backend) -> None:
     assert await backend.api.active_recording(MEETING) is not None
 
 
+# The reconciliation calls
+
+
+async def test_no_live_session_is_none(backend: Backend) -> None:
+    assert await backend.api.active_session(MEETING) is None
+
+
+async def test_a_live_session_has_its_id_and_count(backend: Backend) -> None:
+    session_id = await backend.go_live(2)
+
+    session = await backend.api.active_session(MEETING)
+
+    assert session is not None
+    assert (session.id, session.live_participants, session.live) == (session_id, 2, True)
+
+
+async def test_an_ended_session_is_none(backend: Backend) -> None:
+    await backend.go_live(1)
+    await backend.end_session()
+
+    assert await backend.api.active_session(MEETING) is None
+
+
+async def test_a_recording_is_read_by_id(backend: Backend) -> None:
+    started = await backend.api.start_recording(MEETING, {})
+
+    found = await backend.api.get_recording(started.id)
+
+    assert found is not None
+    assert (found.id, found.status) == (started.id, "INVOKED")
+    assert await backend.api.get_recording("no-such-recording") is None
+
+
+@pytest.mark.parametrize("call", ["active_session", "get_recording"])
+async def test_a_reconciliation_call_makes_one_attempt(backend: Backend, call: str) -> None:
+    await backend.fail(call, 429, retry_after=2)
+
+    api = backend.api
+    check = api.active_session(MEETING) if call == "active_session" else api.get_recording("r")
+    with pytest.raises(RtkApiError) as caught:
+        await check
+
+    assert (caught.value.status, caught.value.retriable) == (429, True)
+    assert caught.value.retry_after == 2
+    assert await backend.attempts(call) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_session_check_is_final(backend: Backend, status: int) -> None:
+    await backend.fail("active_session", status)
+
+    with pytest.raises(RtkApiError) as caught:
+        await backend.api.active_session(MEETING)
+
+    assert (caught.value.status, caught.value.retriable) == (status, False)
+
+
 # Whole decisions through the driver
 
 START = policy_of(rule("start", on=JOINED))

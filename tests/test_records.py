@@ -447,6 +447,7 @@ def test_every_record_type_has_a_distinct_class_and_type() -> None:
             "recording.status_changed",
             "meeting.started",
             "meeting.ended",
+            "meeting.reconciled",
             "participant.joined",
             "participant.left",
             "meeting.chat_ready",

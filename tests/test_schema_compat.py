@@ -124,19 +124,20 @@ def test_a_removed_record_type_is_found() -> None:
 
 
 def _additions(schemas: dict[str, dict[str, Any]]) -> None:
-    """What other changes add within version 1: an explanation on decisions, an app on every
-    record, a new record type, a new outcome, a wider type."""
+    """What a change may add within version 1: a field on decisions, an app on every record,
+    a new record type, a new outcome, a wider type."""
     decision = schemas["policy.decision"]
-    decision["properties"]["explanation"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
-    decision["required"].append("explanation")
+    decision["properties"]["hint"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    decision["required"].append("hint")
     decision["properties"]["outcome"]["enum"].append("reconciled")
     decision["properties"]["meeting_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
     for schema in schemas.values():
         schema["properties"]["app"] = {"type": "string"}
         schema["required"].append("app")
-    reconciled = copy.deepcopy(schemas["meeting.ended"])
-    reconciled["title"] = "meeting.reconciled"
-    schemas["meeting.reconciled"] = reconciled
+    added = copy.deepcopy(schemas["meeting.ended"])
+    added["title"] = "meeting.paused"
+    added["properties"]["type"] = {"const": "meeting.paused", "type": "string"}
+    schemas["meeting.paused"] = added
 
 
 def test_additions_pass() -> None:
@@ -158,7 +159,8 @@ def test_a_consumer_of_the_published_schema_accepts_an_added_field() -> None:
         mode="shadow",
         policy_version="0123456789ab",
         decided_at="2026-06-03T10:30:00.000Z",
-        explanation="no rule matched",  # (a field added after the schema was published)
+        explanation=[],
+        hint="no rule matched",  # (a field added after the schema was published)
     )
     jsonschema.Draft202012Validator(schema).validate(record)
 

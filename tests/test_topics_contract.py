@@ -142,7 +142,10 @@ async def test_a_confluent_consumer_reads_every_topic_and_every_record_is_valid(
             errors = sorted(validator_for(headers["ce_type"]).iter_errors(value), key=str)
             assert not errors, (name, value, [e.message for e in errors])
             seen_types.add(headers["ce_type"])
-    assert seen_types == set(RECORD_TYPES), "the run produces every record type"
+    # `meeting.reconciled` comes of reconciliation alone, which this run leaves at its 60 s
+    # interval; tests/test_reconcile.py holds its records to the same schemas and headers.
+    made_by_reconciliation = {"meeting.reconciled"}
+    assert seen_types == set(RECORD_TYPES) - made_by_reconciliation, "every webhook-made type"
 
     for message in by_name["webhooks"]:
         check_webhook_headers(message, public_key)

@@ -47,6 +47,8 @@ MAX_RECORDINGS = 32
 SEEN_DIGEST_BYTES = 16
 MAX_SEEN_BYTES = 64 * 1024
 MAX_PAST_SESSIONS = 16
+# Peers RTK counts but whose joins never reached the router (see `adopt_count`).
+PLACEHOLDER_PREFIX = "reconciled:"
 # Bumped only for a change old code cannot read; new optional fields do not need it.
 STATE_VERSION = 1
 
@@ -222,18 +224,44 @@ class MeetingState:
         *,
         session_id: str | None = None,
     ) -> MeetingState:
-        """A peer joined; joining twice counts once, and a join of a past session is ignored."""
+        """A peer joined; joining twice counts once, and a join of a past session is ignored.
+        A new peer takes the place of a reconciliation placeholder, if any (see
+        `adopt_count`): its join is most likely the late one RTK had already counted."""
         if self.is_past_session(session_id or self.session_id):
             return self
         if peer_id in self.peers and custom_participant_id is None:
             custom_participant_id = self.peers[peer_id]
-        return self._evolve(peers={**self.peers, peer_id: custom_participant_id})
+        peers = self.peers
+        if peer_id not in peers and (
+            placeholder := next((p for p in peers if p.startswith(PLACEHOLDER_PREFIX)), None)
+        ):
+            peers = {p: c for p, c in peers.items() if p != placeholder}
+        return self._evolve(peers={**peers, peer_id: custom_participant_id})
 
     def left(self, peer_id: str, *, session_id: str | None = None) -> MeetingState:
         """A peer left; leaving twice, or leaving a past session, changes nothing."""
         if peer_id not in self.peers or self.is_past_session(session_id or self.session_id):
             return self
         return self._evolve(peers={p: c for p, c in self.peers.items() if p != peer_id})
+
+    def adopt_count(self, count: int) -> MeetingState:
+        """RTK counts `count` peers in the live session (reconciliation): peers whose joins
+        were lost are added as placeholders (`reconciled:N`, no custom id), and when RTK counts
+        fewer, placeholders go first, then the peers that joined earliest. A join that comes
+        after all takes a placeholder's place (`joined`): counting one too few only delays a
+        decision to the next round, counting one too many could make one wrongly."""
+        peers = dict(self.peers)
+        placeholders = [p for p in peers if p.startswith(PLACEHOLDER_PREFIX)]
+        known = [p for p in peers if not p.startswith(PLACEHOLDER_PREFIX)]
+        for peer_id in (placeholders + known)[: max(len(peers) - count, 0)]:
+            del peers[peer_id]
+        number = 0
+        while len(peers) < count:
+            number += 1
+            peer_id = f"{PLACEHOLDER_PREFIX}{number}"
+            if peer_id not in peers:
+                peers[peer_id] = None
+        return self._evolve(peers=peers)
 
     def recording_status(
         self, recording_id: str, status: str, session_id: str | None = None

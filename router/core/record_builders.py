@@ -33,6 +33,7 @@ from router.core.records import (
     DecisionParticipant,
     LivestreamStatusChangedRecord,
     MeetingEndedRecord,
+    MeetingReconciledRecord,
     MeetingRecord,
     MeetingStartedRecord,
     ParticipantJoinedRecord,
@@ -66,7 +67,7 @@ def recording_changed(
     previous_status: str | None,
     received_at: dt.datetime,
     delivery_id: str | None,
-    source: Literal["webhook", "api"] = "webhook",
+    source: Literal["webhook", "api", "poll"] = "webhook",
 ) -> RecordingStatusChanged:
     """The `recording.status_changed` record of a status that `judge` let through.
 
@@ -117,6 +118,40 @@ def meeting_record(
     }
     fields |= _specific_fields(event)
     return _RECORD_OF[type(event)].model_validate(fields)
+
+
+RECONCILED = "reconciled"
+_RECONCILED_RECORDS: dict[str, type[MeetingRecord]] = {
+    "meeting.started": MeetingStartedRecord,
+    "meeting.ended": MeetingEndedRecord,
+    "meeting.reconciled": MeetingReconciledRecord,
+}
+
+
+def reconciled_record(
+    record_type: Literal["meeting.started", "meeting.ended", "meeting.reconciled"],
+    state: MeetingState,
+    *,
+    received_at: dt.datetime,
+    occurred_at: dt.datetime | None = None,
+) -> MeetingRecord:
+    """A meetings-topic record of what reconciliation found, given the state after it: no
+    participant, reason `reconciled`; an ended session has nobody in it."""
+    return _RECONCILED_RECORDS[record_type].model_validate(
+        {
+            "meeting_id": state.meeting_id,
+            "session_id": state.session_id,
+            "title": state.title,
+            "organization_id": state.organization_id,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "participant": None,
+            "participants_present": 0
+            if record_type == "meeting.ended"
+            else state.participants_present,
+            "reason": RECONCILED,
+        }
+    )
 
 
 _RECORD_OF: dict[type[MeetingEvent], type[MeetingRecord]] = {

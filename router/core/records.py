@@ -75,7 +75,7 @@ class RecordingStatusChanged(Record):
     session_id: str | None
     status: RecordingStatus
     previous_status: RecordingStatus | None
-    source: Literal["webhook", "api"]
+    source: Literal["webhook", "api", "poll"]
     occurred_at: Rfc3339 | None
     received_at: Rfc3339
     started_at: Rfc3339 | None
@@ -110,9 +110,18 @@ class MeetingStartedRecord(MeetingRecord):
 
 
 class MeetingEndedRecord(MeetingRecord):
-    """The session ended; `reason` is RTK's (`HOST_ENDED_MEETING`, `ALL_PARTICIPANTS_LEFT`)."""
+    """The session ended; `reason` is RTK's (`HOST_ENDED_MEETING`, `ALL_PARTICIPANTS_LEFT`), or
+    `reconciled` when RTK no longer had the session the router believed live."""
 
     type: Literal["meeting.ended"] = "meeting.ended"
+
+
+class MeetingReconciledRecord(MeetingRecord):
+    """RTK counted a different number of peers in the live session than the router held (a
+    join or leave webhook was lost): `participants_present` is RTK's count, now the router's
+    too; `participant` is null and `reason` is `reconciled`."""
+
+    type: Literal["meeting.reconciled"] = "meeting.reconciled"
 
 
 class ParticipantJoinedRecord(MeetingRecord):
@@ -196,6 +205,7 @@ TOPIC_RECORDS: Mapping[str, tuple[type[Record], ...]] = {
     "meetings": (
         MeetingStartedRecord,
         MeetingEndedRecord,
+        MeetingReconciledRecord,
         ParticipantJoinedRecord,
         ParticipantLeftRecord,
         ChatReadyRecord,

@@ -9,6 +9,7 @@ RTK API (at the root and under `/client/v4`, bearer token checked, RTK envelopes
     PUT  /recordings/{id}          {"action": ...}    stop | pause | resume
     GET  /recordings/active-recording/{meeting_id}    200, or 404 when none is active
     GET  /meetings/{meeting_id}/participants          ?page_no=1&per_page=20 (at most 100)
+    GET  /meetings/{meeting_id}/active-session        the live session; 404 when none
     GET  /.well-known/webhooks.json                   {"success":true,"data":{"publicKey":PEM}}
 
 Control API (no auth, plain JSON):
@@ -32,11 +33,17 @@ Control API (no auth, plain JSON):
     GET    /_emulator/recordings[?meeting_id=...]     recordings with params and history
     POST   /_emulator/recordings/{id}/status  {"status": "ERRORED"}   force it, send webhook
     GET    /_emulator/webhooks                        deliveries: event, status, attempts
+    POST   /_emulator/webhooks/drops  {"events": [...]?, "meetings": [...]?,
+                                       "probability": P?, "count": N?, "seed": S?}
+                                lose matching deliveries for good (never sent; logged with
+                                the error "dropped"); also `drops:` in a seed file
+    GET    /_emulator/webhooks/drops, DELETE /_emulator/webhooks/drops
     PUT    /_emulator/webhooks/url  {"url": "..."|null}
     POST   /_emulator/reset                           forget everything but key and seed
 
 Call names (for `calls` filters and the log): start_recording, get_recording,
-active_recording, stop_recording, pause_recording, resume_recording, participants.
+active_recording, stop_recording, pause_recording, resume_recording, participants,
+active_session.
 """
 
 from router.emulator.app import RunningEmulator, create_emulator_app, running_emulator

@@ -57,6 +57,9 @@ def add_api_routes(app: web.Application) -> None:
         app.router.add_get(
             base + "/meetings/{meeting_id}/participants", _gate("participants", _participants)
         )
+        app.router.add_get(
+            base + "/meetings/{meeting_id}/active-session", _gate("active_session", _session)
+        )
 
 
 def _action_name(body: Any) -> str:
@@ -141,6 +144,13 @@ async def _get(request: web.Request, state: EmulatorState, body: Any) -> _Reply:
 async def _act(request: web.Request, state: EmulatorState, body: Any) -> _Reply:
     action = body.get("action") if isinstance(body, dict) else None
     return _ok(state.recordings.act(request.match_info["recording_id"], action).rest())
+
+
+async def _session(request: web.Request, state: EmulatorState, body: Any) -> _Reply:
+    session = state.meetings.active_session(request.match_info["meeting_id"])
+    if session is None:
+        raise ApiProblem(404, "No active session found for this meeting")
+    return _ok(session)
 
 
 async def _participants(request: web.Request, state: EmulatorState, body: Any) -> _Reply:

@@ -8,9 +8,11 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from router.core.signature import load_private_key
 from router.emulator.app import RunningEmulator, running_emulator
-from router.emulator.config import EmulatorConfig, Seed, load_seed
+from router.emulator.config import DropSpec, EmulatorConfig, Seed, load_seed
 from router.errors import UsageError
 
 _DEFAULTS = EmulatorConfig()
@@ -69,6 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds UPLOADING -> UPLOADED (default: %(default)s)",
     )
     parser.add_argument(
+        "--drop-webhooks",
+        metavar="EVENT[,EVENT]",
+        default=None,
+        help="lose every webhook delivery of these event types (e.g. "
+        "meeting.participantJoined), as RTK does once it gives up; 'all' for any type",
+    )
+    parser.add_argument(
+        "--drop-probability",
+        type=float,
+        default=1.0,
+        help="with --drop-webhooks: lose each matching delivery with this chance (0 < P <= 1)",
+    )
+    parser.add_argument(
         "--idle-stop-seconds",
         type=float,
         default=_DEFAULTS.idle_stop_seconds,
@@ -89,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> EmulatorConfig:
     seed = load_seed(args.seed) if args.seed is not None else Seed()
+    if args.drop_webhooks is not None:
+        seed = seed.model_copy(update={"drops": [*seed.drops, _drop_of(args)]})
     key = None
     if args.key is not None:
         try:
@@ -110,6 +127,17 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         idle_stop_seconds=args.idle_stop_seconds or None,
         seed=seed,
     )
+
+
+def _drop_of(args: argparse.Namespace) -> DropSpec:
+    events = [e.strip() for e in args.drop_webhooks.split(",") if e.strip()]
+    try:
+        return DropSpec(
+            events=None if events == ["all"] else events, probability=args.drop_probability
+        )
+    except ValidationError:
+        msg = f"--drop-probability must be above 0 and at most 1, not {args.drop_probability:g}"
+        raise ValueError(msg) from None
 
 
 async def _serve(config: EmulatorConfig, host: str, port: int) -> int:

@@ -56,11 +56,24 @@ class MeetingScript(_Strict):
     steps: list[ScriptStep] = Field(default_factory=list)
 
 
+class DropSpec(_Strict):
+    """Webhook deliveries to lose for good: of these event types, about these meetings (either
+    omitted: any), each with `probability`, at most `count` of them (omitted: no end)."""
+
+    events: list[str] | None = None
+    meetings: list[str] | None = None
+    probability: float = Field(default=1.0, gt=0, le=1)
+    count: int | None = Field(default=None, ge=1)
+    seed: int | None = None  # repeats the draws of a probability
+
+
 class Seed(_Strict):
-    """A seed file: participants per meeting, and meetings to play once the emulator runs."""
+    """A seed file: participants per meeting, meetings to play once the emulator runs, and
+    webhook deliveries to lose."""
 
     participants: dict[str, list[ParticipantSeed]] = Field(default_factory=dict)
     meetings: list[MeetingScript] = Field(default_factory=list)
+    drops: list[DropSpec] = Field(default_factory=list)
 
 
 def load_seed(path: Path) -> Seed:

@@ -11,7 +11,7 @@ from typing import Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from router.emulator.config import MeetingScript, ParticipantSeed
+from router.emulator.config import DropSpec, MeetingScript, ParticipantSeed
 from router.emulator.recordings import ApiProblem
 from router.emulator.state import EMULATOR_STATE, EmulatorState, Fault
 
@@ -67,6 +67,9 @@ def add_control_routes(app: web.Application) -> None:
     r.add_post("/_emulator/recordings/{recording_id}/status", _force_status)
     r.add_get("/_emulator/webhooks", _webhooks)
     r.add_put("/_emulator/webhooks/url", _set_webhook_url)
+    r.add_get("/_emulator/webhooks/drops", _drops)
+    r.add_post("/_emulator/webhooks/drops", _add_drop)
+    r.add_delete("/_emulator/webhooks/drops", _clear_drops)
     r.add_post("/_emulator/reset", _reset)
 
 
@@ -192,6 +195,20 @@ async def _set_webhook_url(request: web.Request) -> web.Response:
     body = await _parse(request, WebhookUrlBody)
     _state(request).sender.url = body.url
     return web.json_response({"url": body.url})
+
+
+async def _drops(request: web.Request) -> web.Response:
+    return web.json_response([d.as_json() for d in _state(request).sender.drops])
+
+
+async def _add_drop(request: web.Request) -> web.Response:
+    spec = await _parse(request, DropSpec)
+    return web.json_response(_state(request).drop(spec).as_json(), status=201)
+
+
+async def _clear_drops(request: web.Request) -> web.Response:
+    _state(request).sender.drops.clear()
+    return web.json_response({"cleared": True})
 
 
 async def _reset(request: web.Request) -> web.Response:

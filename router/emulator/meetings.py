@@ -39,6 +39,26 @@ class Meeting:
     session_id: str | None = None
     started_at: dt.datetime | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
+    most_peers: int = 0  # of the live session, at once
+
+    def active_session(self, organization_id: str) -> dict[str, Any] | None:
+        """The live session as RTK's active-session API shows it, or None when there is none."""
+        if self.session_id is None:
+            return None
+        started = rfc3339(self.started_at or self.created_at)
+        return {
+            "id": self.session_id,
+            "associated_id": self.id,
+            "live_participants": len(self.peers),
+            "max_concurrent_participants": self.most_peers,
+            "status": "LIVE",
+            "started_at": started,
+            "meeting_display_name": self.title,
+            "organization_id": organization_id,
+            "type": "meeting",
+            "created_at": started,
+            "updated_at": rfc3339(clock.now()),
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +108,11 @@ class MeetingBook:
                 updated_at=now,
             )
 
+    def active_session(self, meeting_id: str) -> dict[str, Any] | None:
+        """The meeting's live session as the active-session API shows it, or None."""
+        meeting = self.meetings.get(meeting_id)
+        return meeting.active_session(self._organization["id"]) if meeting else None
+
     def page(
         self, meeting_id: str, page_no: int, per_page: int
     ) -> tuple[list[dict[str, Any]], int]:
@@ -131,6 +156,7 @@ class MeetingBook:
             self._send(meeting, "meeting.started", now)
         peer = Peer(step.peer_id or str(uuid.uuid4()), custom_id, step.name or custom_id, now)
         meeting.peers[peer.peer_id] = peer
+        meeting.most_peers = max(meeting.most_peers, len(meeting.peers))
         self._send(meeting, "meeting.participantJoined", now, peer=peer)
         self.on_presence(meeting_id, True)
         return peer
@@ -163,6 +189,7 @@ class MeetingBook:
         self.on_presence(meeting_id, False)
         meeting.session_id = None
         meeting.started_at = None
+        meeting.most_peers = 0
 
     async def play(self, script: MeetingScript) -> None:
         """Play a script in real time: each step `at` seconds after the start."""

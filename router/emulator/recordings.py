@@ -241,7 +241,7 @@ class RecordingBook:
         # The emulator's own fields replace the sample's: only what this recording has is sent.
         fields = {**recording.webhook(), "organizationId": self._config.organization_id}
         payload["recording"] = {k: v for k, v in fields.items() if v is not None}
-        self._sender.send(recording.id, payload)
+        self._sender.send(recording.id, payload, meeting_id=recording.meeting_id)
 
     def _later(self, key: str, delay: float, action: Callable[[], None]) -> None:
         """Run `action` after `delay`, unless the timers of `key` are cancelled first."""

@@ -13,10 +13,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from router.core.signature import generate_key_pair, load_private_key
-from router.emulator.config import EmulatorConfig, MeetingScript
+from router.emulator.config import DropSpec, EmulatorConfig, MeetingScript
 from router.emulator.meetings import MeetingBook
 from router.emulator.recordings import RecordingBook
-from router.emulator.webhooks import WebhookSender
+from router.emulator.webhooks import Drop, WebhookSender
 
 log = logging.getLogger("router.emulator")
 
@@ -129,6 +129,18 @@ class EmulatorState:
                 return fault
         return None
 
+    def drop(self, spec: DropSpec) -> Drop:
+        """Lose the webhook deliveries `spec` names from now on."""
+        drop = Drop(
+            events=frozenset(spec.events) if spec.events is not None else None,
+            meetings=frozenset(spec.meetings) if spec.meetings is not None else None,
+            probability=spec.probability,
+            remaining=spec.count,
+            rng=random.Random(spec.seed),  # noqa: S311 - chance, not secrecy
+        )
+        self.sender.drops.append(drop)
+        return drop
+
     def latency_for(self, call: str) -> float:
         if self.latency_calls is not None and call not in self.latency_calls:
             return 0.0
@@ -164,6 +176,7 @@ class EmulatorState:
         """Back to a fresh emulator with the same key, config and seed."""
         await self._stop_activity()
         self.sender.deliveries.clear()
+        self.sender.drops.clear()
         self.meetings.meetings.clear()
         self.recordings.recordings.clear()
         self.calls.clear()
@@ -187,6 +200,8 @@ class EmulatorState:
     def _seed(self) -> None:
         for meeting_id, participants in self.config.seed.participants.items():
             self.meetings.add_participants(meeting_id, participants)
+        for spec in self.config.seed.drops:
+            self.drop(spec)
 
 
 EMULATOR_STATE = web.AppKey("emulator_state", EmulatorState)

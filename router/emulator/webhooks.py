@@ -4,13 +4,17 @@ Like RTK, a delivery that gets a 5xx, a time-out or a connection error is tried 
 times with growing pauses, and one that gets any other non-2xx answer is given up at once.
 Deliveries that share a key (a recording id, or a meeting id for meeting events) go out one
 after another, each waiting for the one before it to finish, whatever became of it.
+
+A `Drop` loses chosen deliveries for good, as RTK does once it gives up: they are never sent,
+and logged with the error `dropped`, so that a test can show what the router does without them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -46,6 +50,45 @@ class DeliveryRecord:
         }
 
 
+@dataclass
+class Drop:
+    """Lose deliveries of these events (None: any) about these meetings (None: any), each with
+    `probability` (drawn from `rng`, seeded for a repeatable sequence); `remaining` of them at
+    most (None: no end)."""
+
+    events: frozenset[str] | None = None
+    meetings: frozenset[str] | None = None
+    probability: float = 1.0
+    remaining: int | None = None
+    dropped: int = 0
+    # Chance, not secrecy: which deliveries are lost only has to look random.
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def takes(self, event: str, meeting_id: str | None) -> bool:
+        """Whether this delivery is lost (used up by one when it is)."""
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.events is not None and event not in self.events:
+            return False
+        if self.meetings is not None and meeting_id not in self.meetings:
+            return False
+        if self.probability < 1.0 and self.rng.random() >= self.probability:
+            return False
+        self.dropped += 1
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "events": sorted(self.events) if self.events is not None else None,
+            "meetings": sorted(self.meetings) if self.meetings is not None else None,
+            "probability": self.probability,
+            "remaining": self.remaining,
+            "dropped": self.dropped,
+        }
+
+
 class WebhookSender:
     """Signs payloads with the emulator's key and posts them to `url`, when one is set."""
 
@@ -69,6 +112,7 @@ class WebhookSender:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self.deliveries: list[DeliveryRecord] = []
+        self.drops: list[Drop] = []
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -92,16 +136,23 @@ class WebhookSender:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    def send(self, key: str, payload: dict[str, Any]) -> None:
-        """Queue a delivery of `payload` behind earlier ones with the same key."""
+    def send(self, key: str, payload: dict[str, Any], meeting_id: str | None = None) -> None:
+        """Queue a delivery of `payload` behind earlier ones with the same key, unless a drop
+        loses it; `meeting_id` is the meeting it is about (default: the key)."""
         if self.url is None:
             return
         body = encode_payload(payload)
         headers = webhook_headers(self._key, body, webhook_id=self._webhook_id)
+        event = str(payload.get("event"))
+        about = key if meeting_id is None else meeting_id
+        if any(drop.takes(event, about) for drop in self.drops):
+            record = DeliveryRecord(
+                key, event, headers["rtk-uuid"], None, 0, "dropped", clock.monotonic()
+            )
+            self.deliveries.append(record)
+            return
         previous = self._tails.get(key)
-        task = asyncio.create_task(
-            self._deliver(previous, key, str(payload.get("event")), body, headers)
-        )
+        task = asyncio.create_task(self._deliver(previous, key, event, body, headers))
         self._tails[key] = task
         self._pending.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))

@@ -30,6 +30,7 @@ from router.envelope import open_logged
 from router.kafka import BROKER_ERRORS, Consumed, Consumer, Outgoing, Publisher, partition_counts
 from router.metrics import Metrics
 from router.processing import Processed, Processor, Waiting
+from router.worker.reconcile import Reconciler
 from router.worker.states import MeetingStates
 from router.worker.waiting import Entry, WaitingMeetings
 
@@ -83,6 +84,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.status = "starting"
+        # (what it finds is taken at the start of each batch: see `_handle_batch`)
+        self.reconciler = Reconciler(
+            settings.reconcile, processor.rtk, self._states, metrics, owned=self._owned
+        )
 
     @property
     def meetings(self) -> int:
@@ -92,10 +97,12 @@ class Worker:
     def start(self) -> None:
         """Run in the background until `stop`."""
         self._task = asyncio.create_task(self._run(), name="worker")
+        self.reconciler.start()
 
     async def stop(self, grace: float) -> None:
         """Stop fetching, let in-flight events finish (up to `grace` s), commit, leave the group."""
         self._stopping.set()
+        await self.reconciler.stop()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace + 5)
@@ -134,7 +141,7 @@ class Worker:
                     await self._sleep(1.0)
                     continue
                 usable = await self._restored_only(batch)
-                if usable:
+                if usable or self.reconciler.has_findings:
                     await self._handle_batch(usable)
                 self._apply_backpressure()
                 if monotonic() >= next_commit:
@@ -211,7 +218,7 @@ class Worker:
             self._restore_done.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restore_done.wait(), 0.5)
-        usable = self._restored - self._revoking
+        usable = self._owned()
         return [r for r in batch if r.partition in usable]
 
     async def _handle_batch(self, batch: Sequence[Consumed]) -> None:
@@ -221,8 +228,10 @@ class Worker:
         messages: list[Outgoing] = []
         touched: dict[str, tuple[int, Processed]] = {}
         finished: list[Entry] = []
-        for record in batch:
-            entry = self._dispatch(record)
+        # What reconciliation found goes first: it was found against the states as they are
+        # now, before this batch changes them.
+        found = self.reconciler.take(self._waiting, self._owned())
+        for entry in [*found, *map(self._dispatch, batch)]:
             meeting_id = entry.logged.meeting_id
             if meeting_id is not None and meeting_id in self._waiting:
                 self._waiting.hold(meeting_id, entry)
@@ -245,6 +254,10 @@ class Worker:
             published.set_result(None)
         for entry in finished:
             entry.done()
+
+    def _owned(self) -> set[int]:
+        """The partitions whose events may be processed here now."""
+        return self._restored - self._revoking
 
     def _dispatch(self, record: Consumed) -> Entry:
         tracker = self._offsets.setdefault(record.partition, PartitionOffsets())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Container, Iterable
+from collections.abc import Collection, Container, Iterable, Iterator
 
 from router.clock import monotonic
 from router.config import KafkaConfig
@@ -110,6 +110,11 @@ class MeetingStates:
             for m, since in self._ended.items()
             if since <= cutoff and m not in busy and self._partition_of.get(m) in owned
         ]
+
+    def items(self) -> Iterator[tuple[str, int, MeetingState]]:
+        """Every meeting held: its id, partition and state."""
+        for meeting_id, state in self._states.items():
+            yield meeting_id, self._partition_of[meeting_id], state
 
     def partition_of(self, meeting_id: str) -> int:
         """The partition of a meeting held here."""
