@@ -44,6 +44,8 @@ class RsaSignatureConfig(_Strict):
     public_key_url: str | None = RTK_PUBLIC_KEY_URL
     key_cache_seconds: float = Field(3600.0, gt=0)
     refetch_interval_seconds: float = Field(60.0, ge=0)
+    key_fetch_timeout_seconds: float = Field(5.0, gt=0)
+    max_key_bytes: int = Field(65_536, gt=0)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> RsaSignatureConfig:
