@@ -190,6 +190,7 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
             metrics=runtime.metrics,
             retry_seconds=settings.realtimekit.retry_seconds,
             request_timeout=settings.realtimekit.request_timeout_seconds,
+            max_answer_bytes=settings.realtimekit.max_answer_bytes,
             rate_limit=(
                 settings.realtimekit.rate_limit_calls,
                 settings.realtimekit.rate_limit_period_seconds,

@@ -82,6 +82,7 @@ class RealtimeKitConfig(_Strict):
     api_token: SecretStr = SecretStr("")
     retry_seconds: float = Field(600.0, gt=0)
     request_timeout_seconds: float = Field(10.0, gt=0)
+    max_answer_bytes: int = Field(1_048_576, gt=0)
     rate_limit_calls: int = Field(1000, gt=0)
     rate_limit_period_seconds: float = Field(50.0, gt=0)
 

@@ -24,7 +24,8 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 
 from router import clock
-from router.errors import RtkApiError
+from router.errors import AnswerTooLarge, RtkApiError
+from router.limited import read_limited
 from router.metrics import Metrics
 from router.rtk_models import (
     Envelope,
@@ -64,6 +65,7 @@ class RtkClient:
         metrics: Metrics | None = None,
         retry_seconds: float = 600.0,
         request_timeout: float = 10.0,
+        max_answer_bytes: int = 1_048_576,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         rate_limit: tuple[int, float] = (1000, 50.0),
@@ -81,6 +83,7 @@ class RtkClient:
         self._token = api_token
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._max_answer = max_answer_bytes
         self._limiter = AsyncLimiter(*rate_limit)
         self._retrier = Retrier(
             budget=retry_seconds,
@@ -224,9 +227,16 @@ class RtkClient:
             async with self._session.request(
                 method, url, json=body, params=query, headers=headers, timeout=self._timeout
             ) as response:
-                raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raw = await read_limited(
+                    response, self._max_answer, f"the answer to {call}", "max_answer_bytes"
+                )
+        except AnswerTooLarge as exc:
+            # Worth another attempt (and for a start, RTK may have carried it out: the flow
+            # checks the active recording once the budget is spent).
+            self._count(call, "too_large")
+            return Failure(call, "too_large", None, message=str(exc))
         except TimeoutError:
             self._count(call, "timeout")
             return Failure(call, "timeout", None)
