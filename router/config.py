@@ -36,6 +36,12 @@ class ServerConfig(_Strict):
     # One log line per accepted delivery (about 14 µs each); refused ones are always logged.
     access_log: bool = True
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    # Limits on connections from outside (README "Limits and time-outs").
+    keepalive_timeout_seconds: float = Field(15.0, gt=0)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(900, gt=0)  # fits the common 1,024 descriptor limit
+    max_body_reads: int = Field(64, gt=0)
 
 
 class RsaSignatureConfig(_Strict):

@@ -9,10 +9,12 @@ one consumer group, so Kafka spreads the meetings over them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 from collections.abc import Coroutine, Sequence
 from multiprocessing.process import BaseProcess
@@ -23,10 +25,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from router import logs
-from router.app import RUNTIME, Role, create_app
+from router.app import CONNECTIONS, RUNTIME, Role, create_app
 from router.broker import EmbeddedBroker
 from router.config import Settings, load_config
 from router.errors import ConfigError
+from router.listener import ListenerRunner
 
 # The collector's thresholds, from `gc.callbacks` on a worker draining 50,000 joins: at
 # Python's (700, 10, 10) it ran about 3,000 young and 25 full collections, 0.6-1.0 s of
@@ -64,8 +67,10 @@ async def serve(
 ) -> None:
     """Serve until a termination signal; SIGHUP re-reads `config_path` for a new policy."""
     app = create_app(settings, role=role, dev_keys=_dev_keys(dev), bootstrap=bootstrap)
-    runner = web.AppRunner(
+    _make_room_for(settings.server.max_connections)
+    runner = ListenerRunner(
         app,
+        app[CONNECTIONS],
         handle_signals=False,
         access_log=None,
         shutdown_timeout=settings.server.shutdown_grace_seconds,
@@ -97,6 +102,27 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
     log.info("stopped")
+
+
+# Descriptors beside the connections: Kafka, the RTK and key URLs, logs, the loop itself.
+_SPARE_DESCRIPTORS = 256
+
+
+def _make_room_for(connections: int) -> None:
+    """Raise the soft descriptor limit towards the hard one so that `max_connections` fit;
+    past the limit, accepting fails and every delivery with it (with a warning if it stays)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + _SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "the open-file limit is below server.max_connections plus room for the rest",
+            extra={"limit": soft, "max_connections": connections},
+        )
 
 
 def _reload(app: web.Application, config_path: str) -> None:
