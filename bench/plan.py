@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-PHASES = ("bare", "fixed", "split", "workers", "joins", "memory", "drain", "verify")
+PHASES = ("bare", "fixed", "split", "workers", "joins", "memory", "drain", "verify", "hostile")
 JOINS_EACH = 10  # joins of distinct participants per meeting in the drain phase
 RECORD_EVERY = 10  # one meeting in this many is recorded in the drain phase's second run
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import drain_phases, phases, policy_phases, profile, verify_phases
+from bench import drain_phases, hostile_phases, phases, policy_phases, profile, verify_phases
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
@@ -53,6 +53,7 @@ async def execute(
             await _policy(run, figures, sets)
             await _drain(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
+            await _hostile(run, figures, sets["fixed"])
             for line in summary(figures):
                 say(line)
             return 0
@@ -212,6 +213,19 @@ async def _verify(run: Run, f: Figures, script: Path, warm: list[Any]) -> None:
         f"    receiver / verifying: {v.ratio:.2f} x; CPU per request, verifying / receiver: "
         f"{v.cpu_ratio:.2f} x"
     )
+
+
+async def _hostile(run: Run, f: Figures, items: list[Any]) -> None:
+    if "hostile" in run.options.skip:
+        return
+    h = hostile_phases
+    run.say(
+        f"\n[8] router serve --role receiver at {h.RATE:g} webhooks/s for {h.SECONDS:g} s: "
+        f"calm, then with {h.IDLE:,} idle connections and {h.SLOW} unfinished 1 MiB bodies open"
+    )
+    f.hostile = await h.hostile(run, items)
+    for line in h.describe(f.hostile):
+        run.say(f"    {line}")
 
 
 def _say_ingest(say: Say, ingest: phases.Ingest) -> None:
