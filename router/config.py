@@ -206,7 +206,7 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = _unquoted(getattr(exc, "problem", None) or "not YAML")
         raise ConfigError([f"{shown}:{line}: (yaml): {problem}"]) from None
     problems = [f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in doc.problems]
     if not isinstance(doc.data, dict):
@@ -219,6 +219,13 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     if problems or settings is None:
         raise ConfigError(sorted(problems, key=_line_order))
     return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
+
+
+def _unquoted(problem: str) -> str:
+    """A YAML error without the text it quotes: `found undefined alias 'x'` quotes what
+    follows a `*`, which may be a literal secret that happens to begin with one. Quoted
+    single characters (`found character '\\t'`) stay."""
+    return re.sub(r"'[^']{3,}'", "(text not shown)", problem)
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
@@ -235,7 +242,8 @@ def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
         path = _data_path(doc.data, error["loc"])
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
-        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {_message(error)}")
+        message = _message(error, told=doc.told(path))
+        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {message}")
     return lines
 
 
@@ -263,7 +271,7 @@ def _child(data: Any, part: str | int) -> tuple[bool, Any]:
     return False, None
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], *, told: bool) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
@@ -271,9 +279,11 @@ def _message(error: Mapping[str, Any]) -> str:
         return "required key is missing"
     if kind == "union_tag_invalid":
         ctx = error["ctx"]
-        return f"unknown value '{ctx['tag']}' (expected {ctx['expected_tags']})"
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")
+        # A value from ${VAR} or an alias is not repeated: it may be a secret.
+        value = f" '{ctx['tag']}'" if told else ""
+        return f"unknown value{value} (expected {ctx['expected_tags']})"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return msg if told else _unquoted(msg)
 
 
 def _warnings(doc: YamlDocument, shown: str) -> list[str]:

@@ -24,6 +24,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 
 from router import clock
+from router.core.redaction import CREDENTIAL_FIELDS
 from router.errors import AnswerTooLarge, RtkApiError
 from router.limited import read_limited
 from router.metrics import Metrics
@@ -265,20 +266,12 @@ class RtkClient:
         return message[:_MAX_MESSAGE]
 
 
-# Fields of a request body whose values are credentials (a start's `storage_config` has
-# `access_key` and `secret`, or `password` and `private_key` for SFTP; an RTMP URL holds its
-# stream key).
-_CREDENTIAL_FIELDS = frozenset(
-    {"secret", "access_key", "secret_key", "password", "private_key", "token", "rtmp_url"}
-)
-
-
 def _credentials(value: object) -> set[str]:
     """Every string value of a credential field, at any depth of a request body."""
     found: set[str] = set()
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if key in _CREDENTIAL_FIELDS and isinstance(item, str):
+            if key in CREDENTIAL_FIELDS and isinstance(item, str):
                 found.add(item)
             else:
                 found |= _credentials(item)
