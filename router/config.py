@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from router.core.policy import PolicyConfig
 from router.errors import ConfigError
-from router.yamlsource import YamlDocument, load_yaml
+from router.yamlsource import YamlDocument, load_yaml, unquoted
 
 RTK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
@@ -206,7 +206,7 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = _unquoted(getattr(exc, "problem", None) or "not YAML")
+        problem = unquoted(getattr(exc, "problem", None) or "not YAML")
         raise ConfigError([f"{shown}:{line}: (yaml): {problem}"]) from None
     problems = [f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in doc.problems]
     if not isinstance(doc.data, dict):
@@ -219,13 +219,6 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     if problems or settings is None:
         raise ConfigError(sorted(problems, key=_line_order))
     return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
-
-
-def _unquoted(problem: str) -> str:
-    """A YAML error without the text it quotes: `found undefined alias 'x'` quotes what
-    follows a `*`, which may be a literal secret that happens to begin with one. Quoted
-    single characters (`found character '\\t'`) stay."""
-    return re.sub(r"'[^']{3,}'", "(text not shown)", problem)
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
@@ -283,7 +276,7 @@ def _message(error: Mapping[str, Any], *, told: bool) -> str:
         value = f" '{ctx['tag']}'" if told else ""
         return f"unknown value{value} (expected {ctx['expected_tags']})"
     msg = str(error["msg"]).removeprefix("Value error, ")
-    return msg if told else _unquoted(msg)
+    return msg if told else unquoted(msg)
 
 
 def _warnings(doc: YamlDocument, shown: str) -> list[str]:

@@ -141,6 +141,13 @@ def _expand(value: str, path: Path, doc: YamlDocument, env: Mapping[str, str]) -
     return _VAR.sub(replace, value)
 
 
+def unquoted(problem: str) -> str:
+    """A problem without the text it quotes: PyYAML's `found undefined alias 'x'` quotes what
+    follows a `*`, which may be a literal secret that happens to begin with one. Quoted single
+    characters (`found character '\\t'`) stay."""
+    return re.sub(r"'[^']{3,}'", "(text not shown)", problem)
+
+
 def _resolve_tag(value: str) -> str:
     """The tag YAML gives an unquoted scalar with this text (int, bool, null, str, ...)."""
     tag: str = yaml.SafeLoader("").resolve(  # type: ignore[no-untyped-call]

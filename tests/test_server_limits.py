@@ -121,6 +121,9 @@ async def test_a_webhook_gets_through_2000_idle_connections_and_300_slow_bodies(
     kafka = make_settings().kafka
     [logged] = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
     assert logged.value == body
+    # It could not raise its descriptor limit past the hard 1,024, and said so.
+    warned = [line for line in router.log_lines() if "open-file limit" in line["message"]]
+    assert [line["limit"] for line in warned] == [1024]
 
 
 @pytest.fixture
