@@ -43,7 +43,10 @@ class _Connection:
     __slots__ = ("busy", "header_timer")
 
     def __init__(self, header_timer: asyncio.TimerHandle | None) -> None:
-        self.busy = 0
+        # A request in progress: set when its headers are complete, cleared by the middleware
+        # (aiohttp handles one request of a connection at a time; an answer given before the
+        # middleware, such as a refused `Expect`, leaves it set until the next request).
+        self.busy = False
         self.header_timer = header_timer
 
 
@@ -94,7 +97,7 @@ class Connections:
         finally:
             connection = self._open.get(request.protocol)
             if connection is not None:
-                connection.busy -= 1
+                connection.busy = False
                 self._touch(request.protocol)
 
     def _opened(self, handler: RequestHandler) -> None:
@@ -118,7 +121,7 @@ class Connections:
         if connection.header_timer is not None:
             connection.header_timer.cancel()
             connection.header_timer = None
-        connection.busy += 1
+        connection.busy = True
         self._touch(handler)
 
     def _touch(self, handler: RequestHandler) -> None:
@@ -128,12 +131,12 @@ class Connections:
 
     def _headers_late(self, handler: RequestHandler) -> None:
         connection = self._open.get(handler)
-        if connection is not None and connection.busy == 0:
+        if connection is not None and not connection.busy:
             self._close(handler, "header_timeout")
 
     def _make_room(self, newcomer: RequestHandler) -> None:
         for handler, connection in self._open.items():
-            if connection.busy == 0 and handler is not newcomer:
+            if not connection.busy and handler is not newcomer:
                 self._close(handler, "evicted_idle")
                 return
         self._close(newcomer, "over_max_connections")
