@@ -17,6 +17,7 @@ PHASES = (
     "drain",
     "verify",
     "reconcile",
+    "hostile",
 )
 JOINS_EACH = 10  # joins of distinct participants per meeting in the drain phase
 RECORD_EVERY = 10  # one meeting in this many is recorded in the drain phase's second run

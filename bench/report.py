@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bench.core_phase import Core
 from bench.drain_phases import Drain
+from bench.hostile_phases import Hostile
 from bench.phases import Bare, FixedRate, Ingest
 from bench.plan import RECORD_EVERY
 from bench.policy_phases import JoinToStart, Memory
@@ -33,6 +34,7 @@ class Figures:
     core: Core | None = None  # the worker's core alone (no target: where the drain's time goes)
     verify: Verify | None = None
     reconcile: Reconciling | None = None  # latency without and with reconciliation (no target)
+    hostile: Hostile | None = None
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
 
@@ -161,6 +163,15 @@ def summary(f: Figures) -> list[str]:
                 f"{f.verify.cpu_ratio:.2f} x (the throughput ratio if each had a core of its own)",
             ),
         ]
+    if f.hostile:
+        held = f.hostile.held
+        lines.append(
+            _row(
+                "webhooks, connections held",
+                f"p50 {held.latency.p50:.2f} ms, p99 {held.latency.p99:.2f} ms, "
+                f"failed {held.failed} (calm p99 {f.hostile.calm.latency.p99:.2f} ms)",
+            )
+        )
     lines += ["", "Targets", "-------"]
     lines += [t.line() for t in targets(f)]
     return lines

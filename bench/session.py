@@ -13,6 +13,7 @@ import aiohttp
 from bench import (
     core_phase,
     drain_phases,
+    hostile_phases,
     phases,
     policy_phases,
     profile,
@@ -62,6 +63,7 @@ async def execute(
             await _drain(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
             await _reconcile(run, figures, sets["fixed"])
+            await _hostile(run, figures, sets["fixed"])
             for line in summary(figures):
                 say(line)
             return 0
@@ -246,6 +248,19 @@ async def _reconcile(run: Run, f: Figures, fixed: list[Any]) -> None:
         if r.outcomes:
             checks = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r.outcomes.items()))
             say(f"        reconciliation calls {r.checks_per_second:.1f}/s; so far: {checks}")
+
+
+async def _hostile(run: Run, f: Figures, items: list[Any]) -> None:
+    if "hostile" in run.options.skip:
+        return
+    h = hostile_phases
+    run.say(
+        f"\n[9] router serve --role receiver at {h.RATE:g} webhooks/s for {h.SECONDS:g} s: "
+        f"calm, then with {h.IDLE:,} idle connections and {h.SLOW} unfinished 1 MiB bodies open"
+    )
+    f.hostile = await h.hostile(run, items)
+    for line in h.describe(f.hostile):
+        run.say(f"    {line}")
 
 
 def _say_ingest(say: Say, ingest: phases.Ingest) -> None:

@@ -21,6 +21,7 @@ from router.core.terms import Mode
 from router.errors import UsageError
 from router.health import Health
 from router.kafka import Publisher, TopicAdmin
+from router.listener import READ_BUFSIZE, Connections
 from router.metrics import Metrics
 from router.processing import Processor
 from router.realtimekit import RtkClient
@@ -80,6 +81,8 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# The app's connection limits, installed on its server by `router.listener.ListenerRunner`.
+CONNECTIONS = web.AppKey("connections", Connections)
 
 
 def create_app(
@@ -92,14 +95,24 @@ def create_app(
     health_interval: float = 2.0,
 ) -> web.Application:
     """The application for `settings`; `bootstrap` overrides where Kafka is (tests)."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    metrics = metrics or Metrics()
+    connections = Connections(settings.server, metrics)
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[connections.middleware],
+        handler_args={
+            "keepalive_timeout": settings.server.keepalive_timeout_seconds,
+            "read_bufsize": READ_BUFSIZE,
+        },
+    )
     runtime = Runtime(
         settings=settings,
         role=role,
-        metrics=metrics or Metrics(),
+        metrics=metrics,
         bootstrap=bootstrap or settings.kafka.bootstrap_servers,
     )
     app[RUNTIME] = runtime
+    app[CONNECTIONS] = connections
     kafka = settings.kafka
     if kafka.embedded and bootstrap is None:
         app.cleanup_ctx.append(_embedded_broker)
@@ -196,6 +209,7 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
             metrics=runtime.metrics,
             retry_seconds=settings.realtimekit.retry_seconds,
             request_timeout=settings.realtimekit.request_timeout_seconds,
+            max_answer_bytes=settings.realtimekit.max_answer_bytes,
             rate_limit=(
                 settings.realtimekit.rate_limit_calls,
                 settings.realtimekit.rate_limit_period_seconds,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from router.core.policy import PolicyConfig
 from router.errors import ConfigError
-from router.yamlsource import YamlDocument, load_yaml
+from router.yamlsource import YamlDocument, load_yaml, unquoted
 
 RTK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
@@ -41,6 +41,12 @@ class ServerConfig(_Strict):
     # With --workers N, worker n also answers /metrics alone on this port + n (None: only the
     # shared port, where a scrape reaches one process of the N).
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    # Limits on connections from outside (README "Limits and time-outs").
+    keepalive_timeout_seconds: float = Field(15.0, gt=0)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(900, gt=0)  # fits the common 1,024 descriptor limit
+    max_body_reads: int = Field(64, gt=0)
 
 
 class RsaSignatureConfig(_Strict):
@@ -49,6 +55,8 @@ class RsaSignatureConfig(_Strict):
     public_key_url: str | None = RTK_PUBLIC_KEY_URL
     key_cache_seconds: float = Field(3600.0, gt=0)
     refetch_interval_seconds: float = Field(60.0, ge=0)
+    key_fetch_timeout_seconds: float = Field(5.0, gt=0)
+    max_key_bytes: int = Field(65_536, gt=0)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> RsaSignatureConfig:
@@ -85,6 +93,7 @@ class RealtimeKitConfig(_Strict):
     api_token: SecretStr = SecretStr("")
     retry_seconds: float = Field(600.0, gt=0)
     request_timeout_seconds: float = Field(10.0, gt=0)
+    max_answer_bytes: int = Field(1_048_576, gt=0)
     rate_limit_calls: int = Field(1000, gt=0)
     rate_limit_period_seconds: float = Field(50.0, gt=0)
 
@@ -216,7 +225,7 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = unquoted(getattr(exc, "problem", None) or "not YAML")
         raise ConfigError([f"{shown}:{line}: (yaml): {problem}"]) from None
     problems = [f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in doc.problems]
     if not isinstance(doc.data, dict):
@@ -245,7 +254,8 @@ def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
         path = _data_path(doc.data, error["loc"])
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
-        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {_message(error)}")
+        message = _message(error, told=doc.told(path))
+        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {message}")
     return lines
 
 
@@ -273,7 +283,7 @@ def _child(data: Any, part: str | int) -> tuple[bool, Any]:
     return False, None
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], *, told: bool) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
@@ -281,9 +291,11 @@ def _message(error: Mapping[str, Any]) -> str:
         return "required key is missing"
     if kind == "union_tag_invalid":
         ctx = error["ctx"]
-        return f"unknown value '{ctx['tag']}' (expected {ctx['expected_tags']})"
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")
+        # A value from ${VAR} or an alias is not repeated: it may be a secret.
+        value = f" '{ctx['tag']}'" if told else ""
+        return f"unknown value{value} (expected {ctx['expected_tags']})"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return msg if told else unquoted(msg)
 
 
 def _warnings(doc: YamlDocument, shown: str) -> list[str]:

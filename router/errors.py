@@ -8,6 +8,8 @@
     ├── DependencyError        a dependency failed; `retriable` says if trying again may help
     │   ├── KeyUnavailable     no verification key can be had (503)
     │   ├── PublishError       the broker did not acknowledge in time (503)
+    │   ├── AnswerTooLarge     an answer from outside (key document, RTK API) over its limit
+    │   ├── BodyTimeout        a request body did not arrive in time (503: a retry may do)
     │   └── RtkApiError        the RealtimeKit REST API answered badly or not at all
     ├── InvalidEvent           an authentic event a handler cannot process: goes to dead-letter
     ├── ConfigError            configuration problems, each `FILE:LINE: dotted.path: message`
@@ -70,6 +72,18 @@ class DependencyError(RouterError):
 
 class KeyUnavailable(DependencyError):
     """No verification key is loaded and none could be fetched."""
+
+
+class AnswerTooLarge(DependencyError):
+    """An answer read from outside exceeds its size limit; the message names the limit."""
+
+    def __init__(self, what: str, limit: int, setting: str) -> None:
+        super().__init__(f"{what} is larger than {setting} ({limit} bytes)")
+        self.limit = limit
+
+
+class BodyTimeout(DependencyError):
+    """A request's body did not arrive within `server.body_timeout_seconds`."""
 
 
 class PublishError(DependencyError):

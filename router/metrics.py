@@ -115,6 +115,20 @@ class Metrics:
             ["check", "outcome"],
             registry=r,
         )
+        self.http_connections = Gauge(
+            "router_http_connections", "Open HTTP connections to the server.", registry=r
+        )
+        self.http_bodies_reading = Gauge(
+            "router_http_bodies_reading",
+            "Request bodies being read under one of server.max_body_reads.",
+            registry=r,
+        )
+        self.http_connections_closed = Counter(
+            "router_http_connections_closed_total",
+            "Connections the server closed to keep within its limits, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",

@@ -25,7 +25,9 @@ from aiolimiter import AsyncLimiter
 
 from router import clock
 from router.core.entities import RecordingInfo
-from router.errors import RtkApiError
+from router.core.redaction import CREDENTIAL_FIELDS
+from router.errors import AnswerTooLarge, RtkApiError
+from router.limited import read_limited
 from router.metrics import Metrics
 from router.rtk_models import (
     Envelope,
@@ -69,6 +71,7 @@ class RtkClient:
         metrics: Metrics | None = None,
         retry_seconds: float = 600.0,
         request_timeout: float = 10.0,
+        max_answer_bytes: int = 1_048_576,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         rate_limit: tuple[int, float] = (1000, 50.0),
@@ -86,6 +89,7 @@ class RtkClient:
         self._token = api_token
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._max_answer = max_answer_bytes
         self._limiter = AsyncLimiter(*rate_limit)
         self._retrier = Retrier(
             budget=retry_seconds,
@@ -262,9 +266,16 @@ class RtkClient:
             async with self._session.request(
                 method, url, json=body, params=query, headers=headers, timeout=self._timeout
             ) as response:
-                raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raw = await read_limited(
+                    response, self._max_answer, f"the answer to {call}", "max_answer_bytes"
+                )
+        except AnswerTooLarge as exc:
+            # Worth another attempt (and for a start, RTK may have carried it out: the flow
+            # checks the active recording once the budget is spent).
+            self._count(call, "too_large")
+            return Failure(call, "too_large", None, message=str(exc))
         except TimeoutError:
             self._count(call, "timeout")
             return Failure(call, "timeout", None)
@@ -293,20 +304,12 @@ class RtkClient:
         return message[:_MAX_MESSAGE]
 
 
-# Fields of a request body whose values are credentials (a start's `storage_config` has
-# `access_key` and `secret`, or `password` and `private_key` for SFTP; an RTMP URL holds its
-# stream key).
-_CREDENTIAL_FIELDS = frozenset(
-    {"secret", "access_key", "secret_key", "password", "private_key", "token", "rtmp_url"}
-)
-
-
 def _credentials(value: object) -> set[str]:
     """Every string value of a credential field, at any depth of a request body."""
     found: set[str] = set()
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if key in _CREDENTIAL_FIELDS and isinstance(item, str):
+            if key in CREDENTIAL_FIELDS and isinstance(item, str):
                 found.add(item)
             else:
                 found |= _credentials(item)

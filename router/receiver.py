@@ -30,6 +30,7 @@ from router.errors import (
     SignatureError,
 )
 from router.kafka import Publisher
+from router.listener import BodyReader
 from router.metrics import Metrics
 from router.verification import Verifier
 
@@ -90,6 +91,7 @@ class Receiver:
             max_entries=settings.server.dedupe_max_entries,
         )
         self._inflight: dict[str, asyncio.Future[bool]] = {}
+        self._bodies = BodyReader(settings.server, metrics)
 
     def routes(self) -> list[web.RouteDef]:
         """One route per source: POST is a delivery, any other method gets 405. Every method
@@ -133,7 +135,7 @@ class Receiver:
         event = "-"
         delivery_id: str | None = None
         try:
-            body = await self._read_body(request)
+            body = await self._bodies.read(request)
             await source.verifier.verify(request.headers, body)
             payload, event = parse_payload(body)
             delivery_id = request.headers.get(envelope.RTK_UUID) or str(uuid.uuid4())
@@ -158,19 +160,6 @@ class Receiver:
         return web.Response(
             body=_encode(answer), status=status, headers=headers, content_type="application/json"
         )
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        limit = self._settings.server.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise BodyTooLarge(limit)
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise BodyTooLarge(limit) from None
-        except web.RequestPayloadError:  # broken chunked or Content-Encoding data
-            raise PayloadError("the body cannot be decoded") from None
-        except ConnectionResetError:  # the sender left before its Content-Length arrived
-            raise PayloadError("the body ended before its Content-Length") from None
 
     async def _accept(self, delivery: _Delivery) -> tuple[int, dict[str, Any]]:
         request, body = delivery.request, delivery.body

@@ -14,6 +14,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -26,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import start_http_server
 
 from router import logs
-from router.app import RUNTIME, Role, create_app
+from router.app import CONNECTIONS, RUNTIME, Role, create_app
 from router.broker import EmbeddedBroker, die_with_parent
 from router.config import Settings, load_config
 from router.errors import ConfigError
+from router.listener import ListenerRunner
 
 # The collector's thresholds, from `gc.callbacks` on a worker draining 50,000 joins: at
 # Python's (700, 10, 10) it ran about 3,000 young and 25 full collections, 0.6-1.0 s of
@@ -71,8 +73,10 @@ async def serve(
     app = create_app(settings, role=role, dev_keys=_dev_keys(dev), bootstrap=bootstrap)
     metrics = app[RUNTIME].metrics
     metrics.set_process(worker)
-    runner = web.AppRunner(
+    _make_room_for(settings.server.max_connections)
+    runner = ListenerRunner(
         app,
+        app[CONNECTIONS],
         handle_signals=False,
         access_log=None,
         shutdown_timeout=settings.server.shutdown_grace_seconds,
@@ -115,6 +119,27 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
     log.info("stopped")
+
+
+# Descriptors beside the connections: Kafka, the RTK and key URLs, logs, the loop itself.
+_SPARE_DESCRIPTORS = 256
+
+
+def _make_room_for(connections: int) -> None:
+    """Raise the soft descriptor limit towards the hard one so that `max_connections` fit;
+    past the limit, accepting fails and every delivery with it (with a warning if it stays)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + _SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "the open-file limit is below server.max_connections plus room for the rest",
+            extra={"limit": soft, "max_connections": connections},
+        )
 
 
 def _reload(app: web.Application, config_path: str) -> None:

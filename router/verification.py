@@ -1,16 +1,20 @@
 """Signature verification per source, with the RTK public key fetched, cached and rotated.
 
-A key from `public_key_url` is cached for `key_cache_seconds`; after a failed check it is
-fetched again at most once per `refetch_interval_seconds`, which is how a rotated RTK key is
-picked up without letting forged requests hammer RTK. With no key at all the delivery gets
-503 (`KeyUnavailable`), so that RTK retries instead of dropping the event.
+A key from `public_key_url` is cached for `key_cache_seconds`; after a check that does not
+match it is fetched again at most once per `refetch_interval_seconds`, which is how a rotated
+RTK key is picked up without letting forged requests hammer RTK (`RsaVerifier` says when such a
+delivery gets 401 and when 503). With no key at all the delivery gets 503 (`KeyUnavailable`),
+so that RTK retries instead of dropping the event. The key document is read with a time-out
+and a size limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from router.clock import monotonic, wall_seconds
 from router.config import HmacSignatureConfig, RsaSignatureConfig, SourceConfig
 from router.core import signature
-from router.errors import KeyUnavailable, SignatureError
+from router.errors import AnswerTooLarge, KeyUnavailable, SignatureError
+from router.limited import read_limited
 
 log = logging.getLogger("router.verification")
 
@@ -56,7 +61,22 @@ class HmacVerifier:
 
 
 class RsaVerifier:
-    """The `rtk-rsa` scheme, with a pinned PEM file or RTK's well-known key URL."""
+    """The `rtk-rsa` scheme, with a pinned PEM file or RTK's well-known key URL.
+
+    A signature that does not match the key at hand is refused (401) only when a key fetched
+    *after the delivery arrived* refuses it too: RTK signed it before it arrived, so a fetch
+    begun later sees any rotation that came before. Until such a key is had, the answer is
+    503 (`KeyUnavailable`), which RTK retries; a 401 would lose the delivery for good. So:
+
+    - fetches are single-flight: every delivery that a fetch in progress may decide waits for
+      it and is checked again against what it loaded;
+    - a mismatch starts a fetch at most once per `refetch_interval_seconds`; a mismatched
+      delivery that no fetch begun after its arrival can decide (the window is closed, or the
+      fetch failed, timed out, or answered something too large or not a key) gets 503;
+    - so forged requests can at most spend the window: they delay a rotated key's first
+      deliveries by up to one window of 503s, and never turn one into a 401.
+    A pinned `public_key_file` is not fetched: a mismatch against it is a 401 at once.
+    """
 
     def __init__(
         self,
@@ -68,25 +88,27 @@ class RsaVerifier:
         self._session = session
         self._extra = list(extra_keys)
         self._keys: list[rsa.RSAPublicKey] = []
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # when the fetch that loaded `_keys` began
         self._last_attempt: float | None = None
-        self._last_failure_refetch: float | None = None
+        self._last_mismatch_fetch: float | None = None
         self._problem: str | None = "no key fetched yet"
-        self._lock = asyncio.Lock()
-        self._refresh: asyncio.Task[None] | None = None
+        self._fetch: asyncio.Task[_Fetched] | None = None
         if config.public_key_file is not None:
             self._keys = [_read_key_file(config.public_key_file)]
             self._problem = None
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        arrived = monotonic()
         keys = await self._current_keys()
         header = headers.get(signature.RSA_HEADER)
         try:
             signature.rsa_verify(keys, header, body)
         except SignatureError as exc:
-            if exc.reason != "mismatch" or not await self._refetch_after_failure():
+            if exc.reason != "mismatch" or self._pinned:
                 raise
-            signature.rsa_verify(self._keys + self._extra, header, body)
+        else:
+            return
+        await self._decide_mismatch(header, body, arrived)
 
     async def ready(self) -> str | None:
         try:
@@ -99,23 +121,52 @@ class RsaVerifier:
     def _pinned(self) -> bool:
         return self._config.public_key_file is not None
 
+    async def _decide_mismatch(self, header: str | None, body: bytes, arrived: float) -> None:
+        """Verify again once a fetch begun after `arrived` is done; 503 when none can be."""
+        while True:
+            task = self._fetch
+            if task is None or task.done():
+                if not self._window_open():
+                    raise KeyUnavailable(
+                        "the signature does not match the RTK key at hand and the key may be "
+                        "re-fetched only once per refetch_interval_seconds "
+                        f"({self._config.refetch_interval_seconds:g}); retry later"
+                    )
+                self._last_mismatch_fetch = monotonic()
+                task = self._start_fetch()
+            fetched = await asyncio.shield(task)
+            keys = self._keys + self._extra
+            try:
+                signature.rsa_verify(keys, header, body)
+            except SignatureError:
+                if fetched.began >= arrived:
+                    if fetched.problem is not None:
+                        problem = f"no fresh RTK public key: {fetched.problem}"
+                        raise KeyUnavailable(problem) from None
+                    raise  # a key fetched after the delivery arrived refuses it too
+                continue  # a fetch begun before it arrived decides nothing: another one
+            return
+
+    def _window_open(self) -> bool:
+        last = self._last_mismatch_fetch
+        return last is None or monotonic() - last >= self._config.refetch_interval_seconds
+
     async def _current_keys(self) -> list[rsa.RSAPublicKey]:
         if not self._pinned and self._stale() and self._may_attempt(retry_after=5.0):
-            if self._keys or self._extra:
-                # A key is at hand: refresh in the background, never hold a delivery up.
-                if self._refresh is None or self._refresh.done():
-                    self._refresh = asyncio.create_task(self._fetch_locked())
-            else:
-                await self._fetch_locked()
+            task = self._start_fetch()
+            if not (self._keys or self._extra):
+                await asyncio.shield(task)
+            # else a key is at hand: the refresh runs in the background, holding nothing up.
         keys = self._keys + self._extra
         if not keys:
             raise KeyUnavailable(f"no RTK public key: {self._problem}")
         return keys
 
-    async def _fetch_locked(self) -> None:
-        async with self._lock:
-            if self._stale() and self._may_attempt(retry_after=5.0):
-                await self._fetch()
+    def _start_fetch(self) -> asyncio.Task[_Fetched]:
+        """The fetch in progress, or a new one: never two at once."""
+        if self._fetch is None or self._fetch.done():
+            self._fetch = asyncio.create_task(self._fetch_key())
+        return self._fetch
 
     def _stale(self) -> bool:
         if not self._keys:
@@ -126,40 +177,54 @@ class RsaVerifier:
     def _may_attempt(self, retry_after: float) -> bool:
         return self._last_attempt is None or monotonic() - self._last_attempt >= retry_after
 
-    async def _refetch_after_failure(self) -> bool:
-        """Fetch the key again if allowed now; True when a different key was loaded."""
-        if self._pinned:
-            return False
-        async with self._lock:
-            last = self._last_failure_refetch
-            if last is not None and monotonic() - last < self._config.refetch_interval_seconds:
-                return False
-            self._last_failure_refetch = monotonic()
-            before = [k.public_numbers() for k in self._keys]
-            await self._fetch()
-            return [k.public_numbers() for k in self._keys] != before
-
-    async def _fetch(self) -> None:
+    async def _fetch_key(self) -> _Fetched:
         url = self._config.public_key_url
         assert url is not None
-        self._last_attempt = monotonic()
+        began = self._last_attempt = monotonic()
         try:
-            timeout = aiohttp.ClientTimeout(total=5)
-            async with self._session.get(url, timeout=timeout) as response:
-                response.raise_for_status()
-                document = await response.json(content_type=None)
-            pem = document["data"]["publicKey"]
-            key = signature.load_public_key(str(pem))
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            problem = f"fetching {url} failed: {type(exc).__name__}"
+            key = await self._download(url)
+        except (
+            aiohttp.ClientError,
+            TimeoutError,
+            AnswerTooLarge,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            problem = f"fetching {url} failed: {_describe(exc)}"
             if problem != self._problem:  # once per kind of failure, not every attempt
                 log.warning("RTK public key fetch failed", extra={"url": url, "error": problem})
             self._problem = problem
-            return
+            return _Fetched(began, problem)
         self._keys = [key]
-        self._fetched_at = monotonic()
+        self._fetched_at = began
         self._problem = None
         log.info("RTK public key loaded", extra={"url": url})
+        return _Fetched(began, None)
+
+    async def _download(self, url: str) -> rsa.RSAPublicKey:
+        timeout = aiohttp.ClientTimeout(total=self._config.key_fetch_timeout_seconds)
+        async with self._session.get(url, timeout=timeout) as response:
+            response.raise_for_status()
+            raw = await read_limited(
+                response, self._config.max_key_bytes, "the key document", "max_key_bytes"
+            )
+        document = json.loads(raw)
+        return signature.load_public_key(str(document["data"]["publicKey"]))
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """One key fetch: when it began, and why it failed (None: a key was loaded)."""
+
+    began: float
+    problem: str | None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AnswerTooLarge):
+        return str(exc)
+    return type(exc).__name__
 
 
 def _read_key_file(path: Path) -> rsa.RSAPublicKey:

@@ -27,7 +27,15 @@ class YamlDocument:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     expanded: set[Path] = field(default_factory=set)  # paths whose value came from ${...}
+    aliased: set[Path] = field(default_factory=set)  # paths whose value is an alias (*name)
     problems: list[tuple[Path, str]] = field(default_factory=list)
+
+    def told(self, path: Path) -> bool:
+        """Whether the value at `path` is written there (not from ${...} or an alias), so that
+        an error may repeat it."""
+        return path not in self.expanded and not any(
+            path[:end] in self.aliased for end in range(len(path) + 1)
+        )
 
     def line_of(self, path: Path) -> int:
         """The line of the longest known prefix of `path` (a missing key reports its parent)."""
@@ -44,31 +52,59 @@ def load_yaml(text: str, env: Mapping[str, str]) -> YamlDocument:
     Raises `yaml.YAMLError` for text that is not YAML; expansion problems are collected in
     `problems` so that they are reported with every other problem of the file.
     """
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
     doc = YamlDocument(data=None)
     if node is None:
         doc.data = {}
         return doc
-    doc.data = _build(node, (), doc, env)
+    doc.data = _build(node, (), doc, env, loader.aliased)
     return doc
 
 
-def _build(node: yaml.Node, path: Path, doc: YamlDocument, env: Mapping[str, str]) -> Any:
+class _Loader(yaml.SafeLoader):
+    """The safe loader, noting which nodes are used through an alias (`*name`): such a node
+    may hold a secret anchored elsewhere, so it is never shown as a key."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliased: set[int] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        alias = self.check_event(yaml.AliasEvent)
+        node = super().compose_node(parent, index)
+        if alias and node is not None:
+            self.aliased.add(id(node))
+        return node
+
+
+def _build(
+    node: yaml.Node, path: Path, doc: YamlDocument, env: Mapping[str, str], aliased: set[int]
+) -> Any:
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in aliased:
+        doc.aliased.add(path)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if id(key_node) in aliased:
+                doc.lines.setdefault(path, key_node.start_mark.line + 1)
+                doc.problems.append((path, "a key may not be an alias (*name)"))
+                continue
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             child = (*path, key)
             doc.lines[child] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, child, doc, env)
+            result[key] = _build(value_node, child, doc, env, aliased)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             child = (*path, index)
             doc.lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, doc, env))
+            items.append(_build(item, child, doc, env, aliased))
         return items
     assert isinstance(node, yaml.ScalarNode)
     value = str(node.value)
@@ -83,7 +119,13 @@ def _build(node: yaml.Node, path: Path, doc: YamlDocument, env: Mapping[str, str
             )
         else:
             return value
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError):
+        # PyYAML's messages quote the value (`invalid literal for int(): 'sk-...'`): it may
+        # be a secret, so the problem is told without it.
+        doc.problems.append((path, "the value cannot be read as its YAML tag (!!...) says"))
+        return None
 
 
 def _expand(value: str, path: Path, doc: YamlDocument, env: Mapping[str, str]) -> str:
@@ -97,6 +139,13 @@ def _expand(value: str, path: Path, doc: YamlDocument, env: Mapping[str, str]) -
         return ""
 
     return _VAR.sub(replace, value)
+
+
+def unquoted(problem: str) -> str:
+    """A problem without the text it quotes: PyYAML's `found undefined alias 'x'` quotes what
+    follows a `*`, which may be a literal secret that happens to begin with one. Quoted single
+    characters (`found character '\\t'`) stay."""
+    return re.sub(r"'[^']{3,}'", "(text not shown)", problem)
 
 
 def _resolve_tag(value: str) -> str:

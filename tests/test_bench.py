@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import core_phase, machine, profile, report, stats
+from bench import core_phase, hostile_phases, machine, profile, report, stats
 from bench.bodies import Signed, join_body, make_bodies, meeting_joins, sign_all, write_wrk_data
 from bench.configs import NEVER_TITLE_PREFIX, Emulator, router_config, write_keys
 from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
 from bench.feed import record_headers
+from bench.hostile_phases import Hostile
 from bench.loadgen import Shot
 from bench.phases import summarise
 from bench.plan import parse_args, plan_from
@@ -258,8 +259,8 @@ def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
 
 def test_drain_sizes_and_new_phases() -> None:
     assert plan_from(parse_args(["--quick"])).drain_events == 20_000
-    full = plan_from(parse_args(["--skip", "drain", "--skip", "verify"]))
-    assert (full.drain_events, full.skip) == (50_000, frozenset({"drain", "verify"}))
+    full = plan_from(parse_args(["--skip", "drain", "--skip", "verify", "--skip", "hostile"]))
+    assert (full.drain_events, full.skip) == (50_000, frozenset({"drain", "verify", "hostile"}))
 
 
 def test_the_summary_has_the_drain_and_verify_targets() -> None:
@@ -290,3 +291,20 @@ def test_the_core_phase_steps_every_event_of_the_chosen_meetings() -> None:
     figures = core_phase.core(items, rounds=3, meetings=2)
     assert figures.events == 6  # the three joins of each of the first two meetings
     assert 0 < figures.best_us <= figures.median_us
+
+
+def test_the_summary_and_report_have_the_held_connections_figures() -> None:
+    def shots(took: float) -> list[Shot]:
+        return [
+            Shot("m", 1.0 + i / 100, 1.0 + i / 100, 1.0 + i / 100 + took, 200) for i in range(9)
+        ]
+
+    calm = summarise([Shot("m", 0.0, 0.0, 0.1, 200), *shots(0.01)], skip_seconds=1.0)
+    held = summarise([Shot("m", 0.0, 0.0, 0.1, 200), *shots(0.03)], skip_seconds=1.0)
+    hostile = Hostile(calm, held, 60.0, 110.0, idle_closed=1405, slow_open=300)
+    text = "\n".join(report.summary(report.Figures(hostile=hostile)))
+    assert "webhooks, connections held" in text
+    assert "p99 30.00 ms, failed 0 (calm p99 10.00 ms)" in text
+    lines = hostile_phases.describe(hostile)
+    assert "1,405 of 2,000 idle connections closed" in lines[2]
+    assert "300 of 300 slow bodies still open" in lines[2]

@@ -6,23 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import json
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from router.cli import main
 from router.core.delivery import meeting_key
 from router.core.signature import load_private_key, load_public_key, rsa_verify
 from router.emulator import RunningEmulator
+from router.emulator.config import MAX_REQUEST_BYTES, MAX_SEED_BYTES
 from router.realtimekit import RtkClient
 from router.samples import KNOWN_EVENTS, encode_payload, sample_payload, webhook_headers
+from tests.plugins.e2e import eventually
 from tests.plugins.emulator import Control, MakeClient, StartEmulator, WebhookReceiver
 
 NOW = dt.datetime(2026, 6, 3, 10, 5, tzinfo=dt.UTC)
@@ -465,6 +470,72 @@ async def test_control_refuses_bad_bodies(
     assert answer["error"]
 
 
+async def test_oversized_request_bodies_are_refused_naming_the_limit(control: Control) -> None:
+    emulator = control.emulator
+    big = json.dumps({"meeting_id": "m", "pad": "x" * MAX_REQUEST_BYTES}).encode()
+    # (an io.BytesIO each time: aiohttp warns about sending large raw bytes)
+    auth = {"Authorization": f"Bearer {emulator.config.api_token}"}
+    async with control.session.post(
+        emulator.api_url + "/recordings", data=io.BytesIO(big), headers=auth
+    ) as response:
+        assert response.status == 413
+        answer = await response.json()
+    assert answer["error"]["message"] == f"Request body larger than {MAX_REQUEST_BYTES} bytes"
+    async with control.session.post(
+        emulator.control_url + "/faults", data=io.BytesIO(big)
+    ) as response:
+        assert response.status == 413
+        assert str(MAX_REQUEST_BYTES) in (await response.json())["error"]
+    assert (await control.request("GET", "/recordings"))[1] == []
+    assert (await control.request("GET", "/faults"))[1] == []
+
+
+async def test_a_huge_webhook_answer_is_not_read_whole(
+    control: Control, aiohttp_server: Callable[..., Awaitable[Any]]
+) -> None:
+    """A target answering each delivery with an endless body: the delivery's status counts,
+    the emulator reads no more than its limit."""
+    chunk = b"x" * 65_536
+    cut: list[int] = []  # how much was written when the emulator hung up
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        written = 0
+        try:
+            for _ in range(512):  # 32 MiB
+                await response.write(chunk)
+                written += len(chunk)
+        except ConnectionError:
+            pass
+        finally:  # (also when the test server cancels the handler of a closed connection)
+            cut.append(written)
+        return response
+
+    target = web.Application()
+    target.router.add_post("/hook", endless)
+    server = await aiohttp_server(target)
+    await control.request("PUT", "/webhooks/url", {"url": str(server.make_url("/hook"))})
+    await control.request(
+        "POST", "/meetings/play", {"steps": [{"action": "join", "participant": "ann"}]}
+    )
+
+    async def delivered() -> list[Any] | None:
+        rows = (await control.request("GET", "/webhooks"))[1]
+        return rows if rows and all(r["status"] == 200 for r in rows) else None
+
+    rows = await eventually(delivered, timeout=20)
+    assert all(r["attempts"] == 1 for r in rows)
+    await eventually(lambda: _true(len(cut) == len(rows)), timeout=20)
+    assert max(cut) < 8 * 1_048_576  # not read whole (what is written lingers in buffers)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_the_webhook_url_can_be_set_at_run_time(
     control: Control, webhook_receiver: WebhookReceiver
 ) -> None:
@@ -548,8 +619,9 @@ async def test_router_emulate_serves_a_seed_and_stops_on_sigterm(
         ("participants: {m: [{preset_name: host}]}", "custom_participant_id"),
         ("meetings: [{steps: [{action: dance}]}]", "action"),
         ("participants: [", "seed.yaml"),
+        ("# " + "x" * MAX_SEED_BYTES, f"larger than {MAX_SEED_BYTES} bytes"),
     ],
-    ids=["participant-without-id", "unknown-action", "not-yaml"],
+    ids=["participant-without-id", "unknown-action", "not-yaml", "too-large"],
 )
 def test_router_emulate_refuses_a_bad_seed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], seed_text: str, problem: str

@@ -156,3 +156,33 @@ async def test_a_spent_retry_budget_fails_one_meeting_while_another_is_served(
     # Never the signature: a signed copy could be posted back and accepted again.
     assert "rtk-signature" in dict(logged.headers)
     assert "rtk-signature" not in headers
+
+
+async def test_a_start_whose_every_answer_was_lost_is_started_not_failed(
+    make_loop: Callable[..., Awaitable[Loop]],
+) -> None:
+    """RTK carries the start out, but every answer comes later than the router waits, until
+    the retry budget is spent: the active recording is checked, and it is the router's own."""
+    loop = await make_loop(
+        policy=start_at(1), realtimekit={"retry_seconds": 1.5, "request_timeout_seconds": 0.3}
+    )
+    router = await loop.start_router()
+    await wire(loop, router)
+    await loop.control("PUT", "/latency", {"ms": 600, "calls": ["start_recording"]})
+
+    await loop.play(joins("m-lost", "ann"))
+    [decision] = await loop.decisions("m-lost", expect=1)
+    assert decision["outcome"] == "started", decision
+    assert decision["error"] is None
+    [recording] = await loop.recordings("m-lost")
+    assert decision["recording_id"] == recording["id"]
+    assert len(await loop.calls("start_recording")) >= 2  # retried, then the budget ran out
+
+    # No dead-letter, and the next join knows the recording: no second one follows.
+    await loop.control("PUT", "/latency", {"ms": 0})
+    await loop.play(joins("m-lost", "ben"))
+    decisions = await loop.decisions("m-lost", expect=2)
+    assert decisions[1]["outcome"] == "already_recording"
+    assert len(await loop.recordings("m-lost")) == 1
+    dead = [m for m in await loop.topic("dead_letter", timeout=2) if m.key == b"m-lost"]
+    assert dead == []

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from router.errors import RtkApiError
 from router.metrics import Metrics
@@ -442,3 +443,60 @@ async def test_the_client_closes_its_session(control: Control) -> None:
     ) as client:
         assert await client.active_recording("m-15") is None
     assert "emulator-token" not in repr(client)
+
+
+async def test_an_oversized_answer_is_an_error_naming_the_limit(
+    control: Control, make_client: MakeClient
+) -> None:
+    rows = [(f"user-{n}", "participant") for n in range(100)]
+    await seed(control, "m-big", rows)
+    metrics = Metrics()
+    client = make_client(control.emulator, max_answer_bytes=2000, retry_seconds=5, metrics=metrics)
+
+    with pytest.raises(RtkApiError) as caught:
+        await client.participants("m-big")
+
+    assert "the answer to participants is larger than max_answer_bytes (2000 bytes)" in str(
+        caught.value
+    )
+    assert caught.value.retriable is True  # RTK may answer shorter next time: retried
+    assert count(metrics, "participants", "too_large") >= 2
+    # The same page is read whole under the default limit.
+    assert len(await make_client(control.emulator).participants("m-big")) == 100
+
+
+async def test_an_endless_answer_is_not_read_whole(
+    aiohttp_server: Callable[..., Awaitable[Any]], make_client: MakeClient, control: Control
+) -> None:
+    """An RTK (or a proxy in front of it) streaming an answer without end: the client stops
+    at the limit instead of holding it all in memory."""
+    chunk = b"x" * 65_536
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for _ in range(128):  # 8 MiB, far past the limit
+                await response.write(chunk)
+        except ConnectionError:
+            pass  # the client left at its limit
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", endless)
+    server = await aiohttp_server(app)
+    metrics = Metrics()
+    client = make_client(
+        control.emulator,
+        base_url=str(server.make_url("")).rstrip("/"),
+        max_answer_bytes=256 * 1024,
+        retry_seconds=1,
+        metrics=metrics,
+    )
+
+    with pytest.raises(RtkApiError) as caught:
+        await client.active_recording("m-endless")
+
+    assert "max_answer_bytes (262144 bytes)" in str(caught.value)
+    assert count(metrics, "active_recording", "too_large") >= 1

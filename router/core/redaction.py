@@ -17,6 +17,12 @@ from typing import Any
 
 # Fields whose value is a credential in some RTK event (reference §3.8).
 SECRET_FIELDS = frozenset({"streamKey", "ingestServer"})
+# Fields of a recording's options whose value is a credential (a start's `storage_config` has
+# `access_key` and `secret`, or `password` and `private_key` for SFTP; an RTMP URL holds its
+# stream key): never repeated in an error.
+CREDENTIAL_FIELDS = frozenset(
+    {"secret", "access_key", "secret_key", "password", "private_key", "token", "rtmp_url"}
+)
 MASK = "***"
 _FIELD = b"|".join(re.escape(name.encode()) for name in sorted(SECRET_FIELDS))
 

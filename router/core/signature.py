@@ -30,6 +30,10 @@ HMAC_HEADER = "x-router-signature"
 HMAC_SALT = "rtk-router"
 # A base64 RSA-4096 signature is 684 characters; anything far longer is not worth decoding.
 _MAX_SIGNATURE_CHARS = 2048
+# An RSA signature is as long as its key's modulus, and no key in use is under 1024 bits: a
+# shorter one is malformed whatever key RTK may rotate to, so it is refused without a key
+# re-fetch (see `router.verification`).
+_MIN_RSA_SIGNATURE_BYTES = 128
 
 
 def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
@@ -87,7 +91,7 @@ def rsa_verify(public_keys: Sequence[rsa.RSAPublicKey], header: str | None, body
         signature = base64.b64decode(header.strip().encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise SignatureError("malformed") from None
-    if not signature:
+    if len(signature) < _MIN_RSA_SIGNATURE_BYTES:
         raise SignatureError("malformed")
     for key in public_keys:
         try:

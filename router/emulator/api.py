@@ -71,7 +71,11 @@ def _gate(name: str | Namer, handler: Call) -> Callable[[web.Request], Awaitable
     async def gated(request: web.Request) -> web.Response:
         state = request.app[EMULATOR_STATE]
         arrived = clock.monotonic()
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            refusal = _error(413, f"Request body larger than {request.client_max_size} bytes")
+            return web.json_response(refusal.body, status=refusal.status)
         try:
             body, readable = (json.loads(raw) if raw else None), True
         except ValueError:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from router.emulator.api import add_api_routes
-from router.emulator.config import EmulatorConfig
+from router.emulator.config import MAX_REQUEST_BYTES, EmulatorConfig
 from router.emulator.control import add_control_routes
 from router.emulator.state import EMULATOR_STATE, EmulatorState
 
@@ -19,7 +19,7 @@ PUBLIC_KEY_PATH = "/.well-known/webhooks.json"
 
 def create_emulator_app(config: EmulatorConfig) -> web.Application:
     """The emulator's application; its state is `app[EMULATOR_STATE]`."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[EMULATOR_STATE] = EmulatorState(config)
     app.router.add_get(PUBLIC_KEY_PATH, _public_key)
     add_api_routes(app)

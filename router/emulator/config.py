@@ -12,6 +12,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ACTIVE_STATUSES = frozenset({"INVOKED", "RECORDING", "PAUSED"})
+# What the emulator reads from outside, at most: a request body (API or control), the answer
+# to a webhook it delivered (only its status is used), a seed file.
+MAX_REQUEST_BYTES = 1_048_576
+MAX_WEBHOOK_ANSWER_BYTES = 65_536
+MAX_SEED_BYTES = 4 * 1_048_576
 RECORDING_STATUSES = ("INVOKED", "RECORDING", "PAUSED", "UPLOADING", "UPLOADED", "ERRORED")
 
 
@@ -79,8 +84,14 @@ class Seed(_Strict):
 def load_seed(path: Path) -> Seed:
     """Read a YAML or JSON seed file; `ValueError` says what is wrong with it."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as seed_file:
+            text = seed_file.read(MAX_SEED_BYTES + 1)
+        if len(text) > MAX_SEED_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_SEED_BYTES} bytes")
+        raw = yaml.safe_load(text.decode("utf-8"))
         return Seed.model_validate(raw if raw is not None else {})
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: {exc}") from None
     except ValidationError as exc:

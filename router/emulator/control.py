@@ -80,6 +80,14 @@ def _state(request: web.Request) -> EmulatorState:
 async def _parse(request: web.Request, model: type[_Model]) -> _Model:
     try:
         return model.model_validate_json(await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        problem = f"body: larger than {request.client_max_size} bytes"
+        raise web.HTTPRequestEntityTooLarge(
+            request.client_max_size,
+            request.content_length or 0,
+            text=json.dumps({"error": problem}),
+            content_type="application/json",
+        ) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()

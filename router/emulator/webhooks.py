@@ -12,6 +12,7 @@ and logged with the error `dropped`, so that a test can show what the router doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from router import clock
+from router.emulator.config import MAX_WEBHOOK_ANSWER_BYTES
+from router.errors import AnswerTooLarge
+from router.limited import read_limited
 from router.samples import encode_payload, webhook_headers
 
 log = logging.getLogger(__name__)
@@ -213,7 +217,12 @@ class WebhookSender:
             async with self._session.post(
                 self.url, data=body, headers=headers, timeout=self._timeout
             ) as response:
-                await response.read()
+                # Only the status counts; the answer is read (so that the connection can be
+                # used again) up to a limit: a broken target cannot fill the emulator's memory.
+                with contextlib.suppress(AnswerTooLarge):
+                    await read_limited(
+                        response, MAX_WEBHOOK_ANSWER_BYTES, "the webhook answer", "its limit"
+                    )
                 return response.status, None
         except TimeoutError:
             return None, "timeout"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,15 @@ from router.broker import free_port
 class RouterProcess:
     """One `router` command running in the background with its output in a file."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        *,
+        open_files: int | None = None,
+    ) -> None:
+        """`open_files`: the process's descriptor limit (soft and hard), else the test's."""
         self.log_path = cwd / f"router-{len(list(cwd.glob('router-*.log')))}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -32,6 +41,7 @@ class RouterProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            preexec_fn=None if open_files is None else _limit_files(open_files),  # noqa: PLW1509
         )
 
     @property
@@ -59,6 +69,13 @@ class RouterProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def _limit_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
 
 
 def http_json(url: str, timeout: float = 5) -> tuple[int, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.core.policy.language import Loc, Problem
+from router.core.redaction import CREDENTIAL_FIELDS
 
 PLACEHOLDERS = ("meeting.id", "meeting.title", "participant.custom_participant_id", "date")
 
@@ -80,7 +81,12 @@ def _walk(value: object, loc: Loc, problems: list[Problem]) -> None:
         try:
             parse_template(value)
         except ValueError as exc:
-            problems.append(Problem(loc, str(exc), value))
+            message = str(exc)
+            if loc and loc[-1] in CREDENTIAL_FIELDS and message.startswith("unknown placeholder"):
+                # The "placeholder" is a piece of a credential: say so without repeating it.
+                known = ", ".join(f"{{{known}}}" for known in PLACEHOLDERS)
+                message = f"an unknown placeholder (text in braces); known: {known}"
+            problems.append(Problem(loc, message, value))
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
