@@ -17,8 +17,8 @@ from router.core.policy import Policy
 from router.core.records import Record
 from router.core.rtk_requests import Answer, Request
 from router.core.terms import DeadLetter, Mode
+from router.decision_driver import RecordingApi
 from router.metrics import Metrics
-from router.realtimekit import RtkClient
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,12 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Ports:
-    """The outside as handlers see it. `rtk` is None when no API token is configured."""
+    """The outside as handlers see it. `rtk` is None when no API token is configured (the RTK
+    client in the worker, answers that call nothing in `router backtest`)."""
 
     policy: Policy
     mode: Mode
-    rtk: RtkClient | None
+    rtk: RecordingApi | None
     metrics: Metrics
     now: Callable[[], dt.datetime]
 

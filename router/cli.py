@@ -1,4 +1,5 @@
-"""The `router` command: serve, check-config, explain, send, tail, keygen, broker, emulate."""
+"""The `router` command: serve, check-config, explain, send, tail, backtest, keygen, broker,
+emulate."""
 
 from __future__ import annotations
 
@@ -99,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many seconds without a message",
     )
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay the webhooks log with a candidate policy and compare its decisions",
+    )
+    backtest.add_argument("--config", required=True, help="the candidate configuration")
+    backtest.add_argument(
+        "--from", dest="since", metavar="RFC3339", help="replay webhooks received from then on"
+    )
+    backtest.add_argument("--until", metavar="RFC3339", help="replay webhooks received until then")
+    backtest.add_argument("--json", action="store_true", help="one JSON document")
 
     keygen = commands.add_parser("keygen", help="write an RSA-2048 key pair for local signing")
     keygen.add_argument("directory", type=Path)

@@ -6,7 +6,12 @@ from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options
 from router.kafka.consumer import Consumer
 from router.kafka.messages import Consumed, Headers, Outgoing
 from router.kafka.producer import IdempotenceRefused, Publisher, Unsent
-from router.kafka.readers import TopicReader, partition_counts, read_partitions
+from router.kafka.readers import (
+    TopicReader,
+    partition_counts,
+    read_partitions,
+    reader_bootstrap,
+)
 
 __all__ = [
     "BROKER_ERRORS",
@@ -22,4 +27,5 @@ __all__ = [
     "client_options",
     "partition_counts",
     "read_partitions",
+    "reader_bootstrap",
 ]

@@ -1,5 +1,5 @@
-"""Reading without a consumer group: whole partitions (restoring state), topic metadata, and
-every partition of a topic (`router tail`)."""
+"""Reading without a consumer group: whole partitions (restoring state, `router backtest`),
+topic metadata, and every partition of a topic (`router tail`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from router.config import KafkaConfig
 from router.kafka.client import client_options
 from router.kafka.messages import Consumed, consumed
+
+
+def reader_bootstrap(config: KafkaConfig) -> str:
+    """Where a command that reads the topics finds the broker: the embedded broker of a
+    `router serve` on this machine, or the configured cluster."""
+    return f"127.0.0.1:{config.embedded_port}" if config.embedded else config.bootstrap_servers
+
 
 # Messages handed over at once when reading a partition whole (see `read_partitions`).
 RESTORE_BATCH = 1000

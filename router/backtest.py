@@ -1,0 +1,182 @@
+"""`router backtest`: a candidate policy replayed over the webhooks log, calling nothing, and
+its decisions compared with those recorded on the decisions topic (SPEC 9.4).
+
+The replay is the worker's own processing (`router.processing.Processor`: the envelope, the
+event parsing, the handlers, the meeting state and the decision flow) on fresh in-memory
+meeting states, with a `RecordingApi` that calls nothing (`Replay`):
+- a participant's preset is the one the recorded decision for the same delivery had, else
+  unknown;
+- RTK has no active recording beyond what the replayed state knows, so a start in enforce mode
+  is `started` when the session has no recording yet and `already_recording` when it has
+  (shadow mode gives `shadow`, as in the worker); the recording it "starts" is named
+  `backtest-<n>` and keeps the status `INVOKED` until the candidate stops it;
+- a stop of a recording the replayed state knows is `stopped`, of none `not_recording`.
+The candidate's mode is its `policy.mode`, API token or not: nothing is called either way.
+
+The status updates of the recordings the recorded decisions started are left out of the replay:
+they are what the recorded policy caused, and a candidate that would have started later (or
+never) must not learn of them. Recordings started elsewhere (by hand, by RTK's
+`record_on_start`) are replayed like any other event.
+
+Both topics are keyed by meeting id, so when they have as many partitions as each other the
+decisions of a partition are read just before its webhooks: one partition's decisions and
+meeting states are held at a time. Otherwise every decision is read first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from handlers import Ports
+from router import envelope
+from router.clock import now
+from router.config import Settings
+from router.core.backtest import Comparison, Decided, read_decision
+from router.core.events import RecordingStatusUpdate, parse_event
+from router.core.meeting_state import MeetingState
+from router.core.policy import Policy
+from router.errors import InvalidEvent
+from router.kafka import Consumed, partition_counts, read_partitions, reader_bootstrap
+from router.metrics import Metrics
+from router.processing import Processor, Waiting
+from router.rtk_models import RtkRecording
+
+# What a recording the candidate starts is called (`backtest-1`, `backtest-2`, ...).
+RECORDING_PREFIX = "backtest-"
+
+
+class Replay:
+    """A `RecordingApi` that calls nothing (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.preset: str | None = None  # the recorded preset for the delivery being replayed
+        self._ids = itertools.count(1)
+
+    async def preset_of(self, meeting_id: str, custom_participant_id: str) -> str | None:
+        return self.preset
+
+    async def active_recording(self, meeting_id: str) -> RtkRecording | None:
+        return None
+
+    async def start_recording(self, meeting_id: str, params: Mapping[str, Any]) -> RtkRecording:
+        return RtkRecording(f"{RECORDING_PREFIX}{next(self._ids)}", "INVOKED", meeting_id, None)
+
+    async def stop_recording(self, recording_id: str) -> RtkRecording | None:
+        return RtkRecording(recording_id, "UPLOADING", None, None)
+
+
+async def backtest(
+    settings: Settings, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> Comparison:
+    """Replay the webhooks received between `since` and `until` (inclusive; None: no bound)
+    with `settings`' policy and compare. `LookupError` names a topic that does not exist."""
+    kafka, topics = settings.kafka, settings.kafka.topics
+    bootstrap = reader_bootstrap(kafka)
+    counts = await partition_counts(kafka, bootstrap, [topics.webhooks, topics.decisions])
+    for topic, count in counts.items():
+        if count is None:
+            raise LookupError(f"topic {topic!r} does not exist on the broker")
+    webhooks, decisions = counts[topics.webhooks] or 0, counts[topics.decisions] or 0
+    if webhooks == decisions:
+        groups = [([p], [p]) for p in range(webhooks)]
+    else:
+        groups = [(list(range(decisions)), list(range(webhooks)))]
+    replay = Replayer(settings, since=since, until=until)
+    for decision_parts, webhook_parts in groups:
+        recorded: dict[str, Decided] = {}
+        async for batch in read_partitions(kafka, bootstrap, topics.decisions, decision_parts):
+            for message in batch:
+                decided = read_decision(message.value)
+                if decided is not None:
+                    recorded[decided.delivery_id] = decided
+        replay.begin(recorded)
+        async for batch in read_partitions(kafka, bootstrap, topics.webhooks, webhook_parts):
+            for message in batch:
+                await replay.event(message)
+    return replay.comparison
+
+
+class Replayer:
+    """One replay: the processor, the meeting states of the partitions being replayed, and
+    the comparison so far. Fed the recorded decisions (`begin`), then the webhooks (`event`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> None:
+        self.comparison = Comparison()
+        self._since, self._until = since, until
+        self._api = Replay()
+        self._topics = settings.kafka.topics
+        metrics = Metrics()
+        ports = Ports(
+            policy=Policy.from_config(settings.policy),
+            mode=settings.policy.mode,
+            rtk=self._api,
+            metrics=metrics,
+            now=now,
+        )
+        self._processor = Processor(topics=self._topics, ports=ports, metrics=metrics, now=now)
+        self._recorded: dict[str, Decided] = {}
+        self._recorded_recordings: set[str] = set()
+        self._states: dict[str, MeetingState] = {}
+
+    def begin(self, recorded: dict[str, Decided]) -> None:
+        """Start on partitions whose recorded decisions are these, with fresh states."""
+        self._recorded = recorded
+        self._recorded_recordings = {
+            d.recording_id for d in recorded.values() if d.outcome == "started" and d.recording_id
+        }
+        self._states = {}
+
+    async def event(self, message: Consumed) -> None:
+        """Replay one message of the webhooks log (outside the time window: skip it)."""
+        logged = envelope.open_logged(message)
+        at = logged.received_at or dt.datetime.fromtimestamp(message.timestamp_ms / 1000, dt.UTC)
+        if (self._since and at < self._since) or (self._until and at > self._until):
+            return
+        self.comparison.events += 1
+        if self._caused_by_recorded(message):
+            return
+        recorded = self._recorded.get(logged.delivery_id)
+        self._api.preset = recorded.preset if recorded else None
+        meeting_id = logged.meeting_id
+        step = self._processor.step(logged, self._states.get(meeting_id or ""))
+        done = await self._processor.resume(step) if isinstance(step, Waiting) else step
+        if done.meeting_id is not None and done.state is not None:
+            self._states[done.meeting_id] = done.state
+        candidate = None
+        for out in done.messages:
+            if out.topic == self._topics.decisions:
+                candidate = read_decision(out.value)
+            elif out.topic == self._topics.dead_letter:
+                self.comparison.add_malformed(_malformed(message, out.headers))
+        self.comparison.add(recorded, candidate)
+
+    def _caused_by_recorded(self, message: Consumed) -> bool:
+        """Whether the message is a status update of a recording a recorded decision started."""
+        if not self._recorded_recordings:
+            return False
+        if dict(message.headers).get(envelope.EVENT) != b"recording.statusUpdate":
+            return False
+        try:
+            payload = json.loads(message.value or b"")
+            event = parse_event(payload) if isinstance(payload, dict) else None
+        except (ValueError, RecursionError, InvalidEvent):
+            return False  # (the replay shows it as malformed)
+        return (
+            isinstance(event, RecordingStatusUpdate)
+            and event.recording.id in self._recorded_recordings
+        )
+
+
+def _malformed(message: Consumed, headers: Sequence[tuple[str, bytes]]) -> str:
+    why = dict(headers).get(envelope.ERROR, b"").decode("utf-8", "replace")
+    return f"{message.topic}/{message.partition}/{message.offset}: {why}"
