@@ -35,14 +35,15 @@ from handlers import Ports
 from router import envelope
 from router.clock import now
 from router.config import Settings
-from router.core.backtest import Comparison, Decided, read_decision
+from router.core.backtest import Comparison, Decided, decided, read_decision
 from router.core.events import RecordingStatusUpdate, parse_event
 from router.core.meeting_state import MeetingState
 from router.core.policy import Policy
+from router.core.records import PolicyDecision
 from router.errors import InvalidEvent
 from router.kafka import Consumed, partition_counts, read_partitions, reader_bootstrap
 from router.metrics import Metrics
-from router.processing import Processor, Waiting
+from router.processing import Handled, Processor, Waiting
 from router.rtk_models import RtkRecording
 
 # What a recording the candidate starts is called (`backtest-1`, `backtest-2`, ...).
@@ -147,17 +148,21 @@ class Replayer:
             return
         recorded = self._recorded.get(logged.delivery_id)
         self._api.preset = recorded.preset if recorded else None
-        meeting_id = logged.meeting_id
-        step = self._processor.step(logged, self._states.get(meeting_id or ""))
-        done = await self._processor.resume(step) if isinstance(step, Waiting) else step
-        if done.meeting_id is not None and done.state is not None:
-            self._states[done.meeting_id] = done.state
+        done = self._processor.handle(logged, self._states.get(logged.meeting_id or ""))
+        if isinstance(done, Waiting):
+            done = await self._processor.complete(done)
         candidate = None
-        for out in done.messages:
-            if out.topic == self._topics.decisions:
-                candidate = read_decision(out.value)
-            elif out.topic == self._topics.dead_letter:
-                self.comparison.add_malformed(_malformed(message, out.headers))
+        if isinstance(done, Handled):
+            self._states[done.meeting_id] = done.state
+            for record in done.result.records:
+                if isinstance(record, PolicyDecision):
+                    candidate = decided(record)
+        else:
+            if done.meeting_id is not None and done.state is not None:
+                self._states[done.meeting_id] = done.state
+            for out in done.messages:
+                if out.topic == self._topics.dead_letter:
+                    self.comparison.add_malformed(_malformed(message, out.headers))
         self.comparison.add(recorded, candidate)
 
     def _caused_by_recorded(self, message: Consumed) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -120,6 +121,7 @@ def backtest(args: argparse.Namespace) -> int:
     from router.core.policy import Policy
     from router.core.timeparse import parse_rfc3339
     from router.kafka import BROKER_ERRORS, reader_bootstrap
+    from router.service import GC_THRESHOLDS, run_loop
 
     bounds = []
     for flag, value in (("--from", args.since), ("--until", args.until)):
@@ -135,8 +137,11 @@ def backtest(args: argparse.Namespace) -> int:
     settings = _load(args).settings
     # The replay's dead-letter copies are counted in the report, not logged.
     logging.getLogger("router.processing").setLevel(logging.ERROR)
+    # The worker's collector settings: the replay allocates as the worker does.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
-        comparison = asyncio.run(replay(settings, since=bounds[0], until=bounds[1]))
+        comparison = run_loop(replay(settings, since=bounds[0], until=bounds[1]))
     except LookupError as exc:  # (a topic does not exist)
         print(f"router: {exc.args[0]}", file=sys.stderr)
         return 1

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from router.core.records import PolicyDecision
+
 # Malformed records named one by one in the report (the rest are counted).
 MAX_SHOWN = 100
 # How a missing side (no decision at all) or a decision without a rule is printed.
@@ -79,17 +81,24 @@ def read_decision(value: bytes | None) -> Decided | None:
         doc = _DecisionDoc.model_validate_json(value)
     except ValidationError:
         return None
-    if doc.type != "policy.decision" or not doc.delivery_id:
+    if doc.type != "policy.decision":
+        return None
+    return decided(doc)
+
+
+def decided(decision: PolicyDecision | _DecisionDoc) -> Decided | None:
+    """What a decision record says (None: it has no delivery id to compare by)."""
+    if not decision.delivery_id:
         return None
     return Decided(
-        delivery_id=doc.delivery_id,
-        meeting_id=doc.meeting_id,
-        session_id=doc.session_id,
-        outcome=doc.outcome,
-        rule=doc.rule,
-        action=doc.action,
-        recording_id=doc.recording_id,
-        preset=doc.participant.preset if doc.participant else None,
+        delivery_id=decision.delivery_id,
+        meeting_id=decision.meeting_id,
+        session_id=decision.session_id,
+        outcome=decision.outcome,
+        rule=decision.rule,
+        action=decision.action,
+        recording_id=decision.recording_id,
+        preset=decision.participant.preset if decision.participant else None,
     )
 
 

@@ -40,6 +40,8 @@ async def read_partitions(
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=RESTORE_BATCH,
+        # The embedded broker holds every fetch this long, even with data to answer.
+        fetch_max_wait_ms=config.fetch_wait_ms,
         **client_options(config, bootstrap),
     )
     try:
