@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.backtest_phases import Backtested
 from bench.drain_phases import Drain
 from bench.phases import Bare, FixedRate, Ingest
 from bench.plan import RECORD_EVERY
@@ -29,12 +30,13 @@ class Figures:
     memory: Memory | None = None
     drain: Drain | None = None
     verify: Verify | None = None
+    backtest: Backtested | None = None
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
 
 
 def targets(f: Figures) -> list[Target]:
-    """The seven targets of the benchmark, in report order."""
+    """The eight targets of the benchmark, in report order."""
     bare_rps = f.bare.wrk.rps if f.bare else NAN
     one_rps = f.one.wrk.rps if f.one else NAN
     two_rps = f.two.wrk.rps if f.two else NAN
@@ -67,6 +69,13 @@ def targets(f: Figures) -> list[Target]:
             f.verify.ratio if f.verify else NAN,
             0.8,
             "x",
+            True,
+        ),
+        Target(
+            "router backtest replay",
+            f.backtest.rate if f.backtest else NAN,
+            5000,
+            "events/s",
             True,
         ),
     ]
@@ -153,6 +162,15 @@ def summary(f: Figures) -> list[str]:
                 f"{f.verify.cpu_ratio:.2f} x (the throughput ratio if each had a core of its own)",
             ),
         ]
+    if f.backtest:
+        b = f.backtest
+        lines.append(
+            _row(
+                "router backtest",
+                f"{b.rate:>8,.0f} events/s   {b.events:,} events in {b.wall_seconds:.2f} s "
+                f"({b.cpu_rate:,.0f} per CPU second), {b.changed:,} decisions changed",
+            )
+        )
     lines += ["", "Targets", "-------"]
     lines += [t.line() for t in targets(f)]
     return lines

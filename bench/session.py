@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import drain_phases, phases, policy_phases, profile, verify_phases
+from bench import backtest_phases, drain_phases, phases, policy_phases, profile, verify_phases
 from bench.configs import SOURCE_PATH, Emulator, Keys
 from bench.machine import process_rss_mib
 from bench.phases import Run, Say
@@ -52,6 +52,7 @@ async def execute(
             await _throughput(run, figures, script, sets)
             await _policy(run, figures, sets)
             await _drain(run, figures, sets)
+            await _backtest(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
             for line in summary(figures):
                 say(line)
@@ -180,6 +181,35 @@ async def _drain(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
             f"    recordings the emulator started: {d.recording.starts or 0:,} "
             f"(of {d.recording.recorded:,} meetings titled to be)"
         )
+
+
+async def _backtest(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
+    plan, say = run.options, run.say
+    if "backtest" in plan.skip:
+        return
+    items = sets["drain"]
+    say(
+        f"\n[8] router backtest: the {len(items):,} joins of [6] decided by a worker with the "
+        f"recording policy, then replayed with a candidate that starts at the third join"
+    )
+    f.backtest = b = await backtest_phases.backtest(run, items)
+    w = b.drained
+    say(
+        f"    the worker that decided them: {w.processed:,} of {w.events:,} in "
+        f"{w.wall_seconds:.1f} s; recordings the emulator started: {w.starts or 0:,}"
+    )
+    say(
+        f"    router backtest --json: {b.events:,} events, {b.decisions:,} recorded decisions "
+        f"compared, {b.changed:,} changed, {b.gained} gained, {b.lost} lost"
+    )
+    say(
+        f"    {b.wall_seconds:.2f} s from the command's start to its exit (imports, reading "
+        f"both topics and the replay): {b.rate:,.0f} events/s"
+    )
+    say(
+        f"    its CPU: {b.cpu_seconds:.2f} s: {b.cpu_rate:,.0f} events per CPU second (its rate "
+        "with a core of its own)"
+    )
 
 
 def _drained(d: drain_phases.Drained, us: float) -> str:

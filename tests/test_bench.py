@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import machine, profile, report, stats
+from bench.backtest_phases import Backtested, candidate_config, summary_of
 from bench.bodies import Signed, join_body, make_bodies, meeting_joins, sign_all, write_wrk_data
 from bench.configs import NEVER_TITLE_PREFIX, Emulator, router_config, write_keys
 from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
@@ -282,3 +283,45 @@ def test_the_summary_has_the_drain_and_verify_targets() -> None:
     )
     text = "\n".join(report.summary(figures))
     assert "500 of 500 recordings started" in text
+
+
+def test_the_backtest_candidate_waits_for_a_third_participant(tmp_path: Path) -> None:
+    keys = write_keys(tmp_path)
+    config = router_config(
+        port=8081,
+        broker_port=0,
+        public_key=keys.public,
+        emulator=Emulator("http://127.0.0.1:8787"),
+        broker="127.0.0.1:9093",
+    )
+    candidate = candidate_config(config)
+    settings = parse_config(json.dumps(candidate), "candidate.json", {}).settings
+    [rule] = settings.policy.rules
+    assert rule.name == config["policy"]["rules"][0]["name"]
+    assert candidate["policy"]["rules"][0]["when"] == {
+        "meeting.title": {"regex": "^Rec"},
+        "session.participants": {"gte": 3},
+    }
+    assert config["policy"]["rules"][0]["when"] == {"meeting.title": {"regex": "^Rec"}}
+
+
+def test_the_backtest_summary_is_found_among_warnings_and_gives_the_target() -> None:
+    output = (
+        "warning: candidate.json:1: realtimekit.api_token: a literal secret\n"
+        '{"summary":{"events":50000,"changed":1500,"gained":[],"lost":["m"],'
+        '"recorded":{"started":500,"no_match":49500},"candidate":{}},"changed":[]}\n'
+    )
+    found = summary_of(output)
+    assert (found["events"], found["changed"], found["lost"]) == (50_000, 1_500, ["m"])
+    with pytest.raises(RuntimeError, match="printed no JSON"):
+        summary_of("warning: only this\n")
+
+    drained = Drained(50_000, 50_000, 6.5, 16.0, 6.0, 1_000)
+    backtested = Backtested(drained, 50_000, 50_000, 1_500, 0, 0, 8.0, 5.0)
+    assert (backtested.rate, backtested.cpu_rate) == (6_250, 10_000)
+    figures = report.Figures(backtest=backtested)
+    verdicts = {t.name: (t.value, t.passed) for t in report.targets(figures)}
+    assert verdicts["router backtest replay"] == (6_250, True)
+    assert "(10,000 per CPU second)" in "\n".join(report.summary(figures))
+    assert plan_from(parse_args(["--skip", "drain"])).needs_drain_log
+    assert not plan_from(parse_args(["--skip", "drain", "--skip", "backtest"])).needs_drain_log
