@@ -135,8 +135,10 @@ def backtest(args: argparse.Namespace) -> int:
             return 2
         bounds.append(instant)
     settings = _load(args).settings
-    # The replay's dead-letter copies are counted in the report, not logged.
+    # The replay's dead-letter copies are counted in the report, not logged; a broker that
+    # cannot be reached is the one line below, not aiokafka's own as well.
     logging.getLogger("router.processing").setLevel(logging.ERROR)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     # The worker's collector settings: the replay allocates as the worker does.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

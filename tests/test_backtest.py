@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from router.broker import free_port
 from router.clock import now, rfc3339
 from tests.plugins.e2e import Loop, loop_config
 from tests.plugins.topics import Driver, has_type, start_driver
@@ -318,3 +319,29 @@ async def test_a_candidate_with_config_errors_names_them(tmp_path: Path) -> None
     assert result.err.splitlines() == [
         f"{config}:9: policy.rules[0].when.meeting.title: unknown operator 'regexp'"
     ]
+
+
+async def test_a_broker_out_of_reach_is_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "candidate.yaml"
+    config.write_text(
+        "sources:\n"
+        "  - name: realtimekit\n"
+        "    path: /webhooks/realtimekit\n"
+        "    signature: {scheme: rtk-rsa}\n"
+        f"kafka: {{bootstrap_servers: '127.0.0.1:{port}'}}\n",
+        encoding="utf-8",
+    )
+
+    result = await Recorded.backtest_at(tmp_path, config)
+
+    assert result.code == 1
+    [line] = result.err.splitlines()
+    assert line.startswith(f"router: cannot read the topics from 127.0.0.1:{port}: "), line
+
+
+async def test_help_names_the_options(tmp_path: Path) -> None:
+    result = await Recorded.backtest_at(tmp_path, tmp_path / "unused.yaml", "--help")
+    assert result.code == 0
+    for option in ("--config", "--from RFC3339", "--until RFC3339", "--json"):
+        assert option in result.out
