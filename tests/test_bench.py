@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,16 +241,21 @@ def test_drain_figures_leave_the_start_up_out() -> None:
     assert math.isnan(per_event_us(short, startup_cpu=0.5))
 
 
-def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
+def worker_config(tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The config of a worker on a broker the benchmark runs (as the drain's)."""
     keys = write_keys(tmp_path)
-    config = router_config(
+    return router_config(
         port=8081,
         broker_port=0,
         public_key=keys.public,
         emulator=Emulator("http://127.0.0.1:8787"),
         broker="127.0.0.1:9093",
-        title_prefix=NEVER_TITLE_PREFIX,
+        **options,
     )
+
+
+def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
+    config = worker_config(tmp_path, title_prefix=NEVER_TITLE_PREFIX)
     settings = parse_config(json.dumps(config), "bench.json", {}).settings
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9093"
     assert config["policy"]["rules"][0]["when"] == {
@@ -286,14 +292,7 @@ def test_the_summary_has_the_drain_and_verify_targets() -> None:
 
 
 def test_the_backtest_candidate_waits_for_a_third_participant(tmp_path: Path) -> None:
-    keys = write_keys(tmp_path)
-    config = router_config(
-        port=8081,
-        broker_port=0,
-        public_key=keys.public,
-        emulator=Emulator("http://127.0.0.1:8787"),
-        broker="127.0.0.1:9093",
-    )
+    config = worker_config(tmp_path)
     candidate = candidate_config(config)
     settings = parse_config(json.dumps(candidate), "candidate.json", {}).settings
     [rule] = settings.policy.rules
