@@ -19,12 +19,15 @@ never) must not learn of them. Recordings started elsewhere (by hand, by RTK's
 `record_on_start`) are replayed like any other event.
 
 Both topics are keyed by meeting id, so when they have as many partitions as each other the
-decisions of a partition are read just before its webhooks: one partition's decisions and
-meeting states are held at a time. Otherwise every decision is read first.
+decisions of a partition are read before its webhooks (while the partition before is being
+replayed): two partitions' decisions and one partition's meeting states are held at a time.
+Otherwise every decision is read first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -34,7 +37,7 @@ from typing import Any
 from handlers import Ports
 from router import envelope
 from router.clock import now
-from router.config import Settings
+from router.config import KafkaConfig, Settings
 from router.core.backtest import Comparison, Decided, decided, read_decision
 from router.core.events import RecordingStatusUpdate, parse_event
 from router.core.meeting_state import MeetingState
@@ -87,18 +90,41 @@ async def backtest(
     else:
         groups = [(list(range(decisions)), list(range(webhooks)))]
     replay = Replayer(settings, since=since, until=until)
-    for decision_parts, webhook_parts in groups:
-        recorded: dict[str, Decided] = {}
-        async for batch in read_partitions(kafka, bootstrap, topics.decisions, decision_parts):
-            for message in batch:
-                decided = read_decision(message.value)
-                if decided is not None:
-                    recorded[decided.delivery_id] = decided
-        replay.begin(recorded)
-        async for batch in read_partitions(kafka, bootstrap, topics.webhooks, webhook_parts):
-            for message in batch:
-                await replay.event(message)
+
+    def index(parts: list[int]) -> asyncio.Task[dict[str, Decided]]:
+        return asyncio.ensure_future(_recorded(kafka, bootstrap, topics.decisions, parts))
+
+    # The next partition's decisions are read while this one's webhooks are replayed: the
+    # reads wait on the broker, the replay on the CPU.
+    upcoming = index(groups[0][0]) if groups else None
+    try:
+        for at, (_, webhook_parts) in enumerate(groups):
+            assert upcoming is not None
+            recorded = await upcoming
+            upcoming = index(groups[at + 1][0]) if at + 1 < len(groups) else None
+            replay.begin(recorded)
+            async for batch in read_partitions(kafka, bootstrap, topics.webhooks, webhook_parts):
+                for message in batch:
+                    await replay.event(message)
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upcoming
     return replay.comparison
+
+
+async def _recorded(
+    kafka: KafkaConfig, bootstrap: str, topic: str, partitions: list[int]
+) -> dict[str, Decided]:
+    """The decisions of some partitions of the decisions topic, by delivery id."""
+    recorded: dict[str, Decided] = {}
+    async for batch in read_partitions(kafka, bootstrap, topic, partitions):
+        for message in batch:
+            found = read_decision(message.value)
+            if found is not None:
+                recorded[found.delivery_id] = found
+    return recorded
 
 
 class Replayer:
