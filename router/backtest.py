@@ -19,9 +19,9 @@ never) must not learn of them. Recordings started elsewhere (by hand, by RTK's
 `record_on_start`) are replayed like any other event.
 
 Both topics are keyed by meeting id, so when they have as many partitions as each other the
-decisions of a partition are read before its webhooks (while the partition before is being
-replayed): two partitions' decisions and one partition's meeting states are held at a time.
-Otherwise every decision is read first.
+decisions of a partition are read just before its webhooks: at most two partitions' decisions
+and one partition's meeting states are held at a time. Otherwise every decision is read first.
+The reading runs ahead of the replay by at most `READ_AHEAD` fetched batches.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ from router.metrics import Metrics
 from router.processing import Handled, Processor, Waiting
 from router.rtk_models import RtkRecording
 
+# Fetched batches (of up to 1,000 messages) the reading may be ahead of the replay.
+READ_AHEAD = 8
+# What comes from the reading: a partition's recorded decisions, then its webhooks in
+# batches; None at the end, or the exception that ended it.
+_Read = dict[str, Decided] | list[Consumed] | Exception | None
 # What a recording the candidate starts is called (`backtest-1`, `backtest-2`, ...).
 RECORDING_PREFIX = "backtest-"
 
@@ -90,27 +95,36 @@ async def backtest(
     else:
         groups = [(list(range(decisions)), list(range(webhooks)))]
     replay = Replayer(settings, since=since, until=until)
+    # Reading runs ahead of the replay by a few fetched batches, so that its waits on the
+    # broker (connecting, the last short read of each partition) overlap the replay's CPU.
+    ahead: asyncio.Queue[_Read] = asyncio.Queue(READ_AHEAD)
 
-    def index(parts: list[int]) -> asyncio.Task[dict[str, Decided]]:
-        return asyncio.ensure_future(_recorded(kafka, bootstrap, topics.decisions, parts))
+    async def read() -> None:
+        try:
+            for decision_parts, webhook_parts in groups:
+                await ahead.put(await _recorded(kafka, bootstrap, topics.decisions, decision_parts))
+                async for batch in read_partitions(
+                    kafka, bootstrap, topics.webhooks, webhook_parts
+                ):
+                    await ahead.put(batch)
+            await ahead.put(None)
+        except Exception as exc:  # (raised again by the replay below)
+            await ahead.put(exc)
 
-    # The next partition's decisions are read while this one's webhooks are replayed: the
-    # reads wait on the broker, the replay on the CPU.
-    upcoming = index(groups[0][0]) if groups else None
+    reading = asyncio.ensure_future(read())
     try:
-        for at, (_, webhook_parts) in enumerate(groups):
-            assert upcoming is not None
-            recorded = await upcoming
-            upcoming = index(groups[at + 1][0]) if at + 1 < len(groups) else None
-            replay.begin(recorded)
-            async for batch in read_partitions(kafka, bootstrap, topics.webhooks, webhook_parts):
-                for message in batch:
-                    await replay.event(message)
+        while (item := await ahead.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, dict):
+                replay.begin(item)
+                continue
+            for message in item:
+                await replay.event(message)
     finally:
-        if upcoming is not None:
-            upcoming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upcoming
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
     return replay.comparison
 
 
