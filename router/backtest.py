@@ -31,7 +31,10 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from handlers import Ports
@@ -48,6 +51,7 @@ from router.kafka import Consumed, partition_counts, read_partitions, reader_boo
 from router.metrics import Metrics
 from router.processing import Handled, Processor, Waiting
 from router.rtk_models import RtkRecording
+from router.service import run_loop
 
 # Fetched batches (of up to 1,000 messages) the reading may be ahead of the replay.
 READ_AHEAD = 8
@@ -78,22 +82,64 @@ class Replay:
         return RtkRecording(recording_id, "UPLOADING", None, None)
 
 
-async def backtest(
-    settings: Settings, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+Group = tuple[list[int], list[int]]  # partitions of the decisions topic, of the webhooks topic
+
+
+def backtest(
+    settings: Settings,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    jobs: int | None = None,
 ) -> Comparison:
     """Replay the webhooks received between `since` and `until` (inclusive; None: no bound)
-    with `settings`' policy and compare. `LookupError` names a topic that does not exist."""
+    with `settings`' policy and compare, in `jobs` processes (default: one per core usable)
+    that share the partitions out. `LookupError` names a topic that does not exist."""
+    groups = run_loop(partition_groups(settings))
+    jobs = min(jobs or len(os.sched_getaffinity(0)), len(groups))
+    if jobs <= 1:
+        return Comparison.merged(run_loop(replay_groups(settings, groups, since, until)))
+    shares = [groups[job::jobs] for job in range(jobs)]
+    # Forked before any event loop or Kafka client runs here: each process has its own.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        runs = [pool.submit(_replay_share, settings, share, since, until) for share in shares]
+        done = [run.result() for run in runs]
+    # Group `at` is the `at // jobs`-th of process `at % jobs`: merged in partition order.
+    return Comparison.merged([done[at % jobs][at // jobs] for at in range(len(groups))])
+
+
+def _replay_share(
+    settings: Settings, groups: list[Group], since: dt.datetime | None, until: dt.datetime | None
+) -> list[Comparison]:
+    return run_loop(replay_groups(settings, groups, since, until))
+
+
+async def partition_groups(settings: Settings) -> list[Group]:
+    """The partitions to replay together: each partition with its namesake of the decisions
+    topic when both topics have as many, else all with all."""
     kafka, topics = settings.kafka, settings.kafka.topics
-    bootstrap = reader_bootstrap(kafka)
-    counts = await partition_counts(kafka, bootstrap, [topics.webhooks, topics.decisions])
+    counts = await partition_counts(
+        kafka, reader_bootstrap(kafka), [topics.webhooks, topics.decisions]
+    )
     for topic, count in counts.items():
         if count is None:
             raise LookupError(f"topic {topic!r} does not exist on the broker")
     webhooks, decisions = counts[topics.webhooks] or 0, counts[topics.decisions] or 0
     if webhooks == decisions:
-        groups = [([p], [p]) for p in range(webhooks)]
-    else:
-        groups = [(list(range(decisions)), list(range(webhooks)))]
+        return [([p], [p]) for p in range(webhooks)]
+    return [(list(range(decisions)), list(range(webhooks)))]
+
+
+async def replay_groups(
+    settings: Settings,
+    groups: Sequence[Group],
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[Comparison]:
+    """Replay the groups one after another: a comparison for each."""
+    kafka, topics = settings.kafka, settings.kafka.topics
+    bootstrap = reader_bootstrap(kafka)
     replay = Replayer(settings, since=since, until=until)
     # Reading runs ahead of the replay by a few fetched batches, so that its waits on the
     # broker (connecting, the last short read of each partition) overlap the replay's CPU.
@@ -111,12 +157,17 @@ async def backtest(
         except Exception as exc:  # (raised again by the replay below)
             await ahead.put(exc)
 
+    done: list[Comparison] = []  # one for each group before the one being replayed
+    begun = False
     reading = asyncio.ensure_future(read())
     try:
         while (item := await ahead.get()) is not None:
             if isinstance(item, Exception):
                 raise item
             if isinstance(item, dict):
+                if begun:
+                    done.append(replay.comparison)
+                begun = True
                 replay.begin(item)
                 continue
             for message in item:
@@ -125,7 +176,9 @@ async def backtest(
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
-    return replay.comparison
+    if begun:
+        done.append(replay.comparison)
+    return done
 
 
 async def _recorded(
@@ -170,7 +223,9 @@ class Replayer:
         self._states: dict[str, MeetingState] = {}
 
     def begin(self, recorded: dict[str, Decided]) -> None:
-        """Start on partitions whose recorded decisions are these, with fresh states."""
+        """Start on partitions whose recorded decisions are these, with fresh states and a
+        fresh comparison."""
+        self.comparison = Comparison()
         self._recorded = recorded
         self._recorded_recordings = {
             d.recording_id for d in recorded.values() if d.outcome == "started" and d.recording_id

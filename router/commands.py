@@ -121,7 +121,7 @@ def backtest(args: argparse.Namespace) -> int:
     from router.core.policy import Policy
     from router.core.timeparse import parse_rfc3339
     from router.kafka import BROKER_ERRORS, reader_bootstrap
-    from router.service import GC_THRESHOLDS, run_loop
+    from router.service import GC_THRESHOLDS
 
     bounds = []
     for flag, value in (("--from", args.since), ("--until", args.until)):
@@ -143,7 +143,7 @@ def backtest(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        comparison = run_loop(replay(settings, since=bounds[0], until=bounds[1]))
+        comparison = replay(settings, since=bounds[0], until=bounds[1])
     except LookupError as exc:  # (a topic does not exist)
         print(f"router: {exc.args[0]}", file=sys.stderr)
         return 1

@@ -411,3 +411,25 @@ async def test_a_malformed_webhook_is_counted_not_decided(
 
     assert (comparison.events, comparison.malformed, candidate) == (1, 1, {})
     assert comparison.malformed_shown == ["rtk.webhooks/0/0: not JSON: JSONDecodeError"]
+
+
+def test_comparisons_of_partitions_merge_in_their_order() -> None:
+    first, second = Comparison(events=3), Comparison(events=2)
+    first.add(decided("started", delivery="a", meeting="m-1"), decided("no_match", None))
+    second.add(None, decided("started", delivery="b", meeting="m-2"))
+    second.add(decided("no_match", None, delivery="c", meeting="m-2"), decided("no_match", None))
+    for at in range(3):
+        second.add_malformed(f"rtk.webhooks/1/{at}: not JSON")
+
+    whole = Comparison.merged([first, second])
+
+    assert whole.as_json()["summary"] == {
+        "events": 5,
+        "changed": 2,
+        "gained": ["m-2"],
+        "lost": ["m-1"],
+        "recorded": {"no_match": 1, "started": 1},
+        "candidate": {"no_match": 2, "started": 1},
+    }
+    assert [c.delivery_id for c in whole.changes] == ["a", "b"]
+    assert (whole.malformed, len(whole.malformed_shown)) == (3, 3)

@@ -156,6 +156,23 @@ class Comparison:
     _recorded_starts: dict[Session, None] = field(default_factory=dict)
     _candidate_starts: dict[Session, None] = field(default_factory=dict)
 
+    @classmethod
+    def merged(cls, parts: Iterable[Comparison]) -> Comparison:
+        """One comparison of the parts' events, in the parts' order (each part a partition:
+        a meeting session is never in two of them)."""
+        whole = cls()
+        for part in parts:
+            whole.events += part.events
+            whole.malformed += part.malformed
+            room = MAX_SHOWN - len(whole.malformed_shown)
+            whole.malformed_shown += part.malformed_shown[:room]
+            whole.recorded += part.recorded
+            whole.candidate += part.candidate
+            whole.changes += part.changes
+            whole._recorded_starts.update(part._recorded_starts)
+            whole._candidate_starts.update(part._candidate_starts)
+        return whole
+
     def add_malformed(self, where: str) -> None:
         """A record of the log the replay could not decide on (dead-lettered, as the worker
         would have)."""
