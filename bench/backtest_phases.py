@@ -38,7 +38,7 @@ class Backtested:
     gained: int
     lost: int
     wall_seconds: float  # the command, from its start (imports included) to its exit
-    cpu_seconds: float  # the command's user and system time, imports included
+    cpu_seconds: float  # user and system time of the command and its processes
 
     @property
     def rate(self) -> float:
@@ -47,7 +47,7 @@ class Backtested:
 
     @property
     def cpu_rate(self) -> float:
-        """Events replayed per second of the command's CPU: its rate with a core of its own."""
+        """Events replayed per second of CPU (all its processes): its rate on one core."""
         return self.events / self.cpu_seconds if self.cpu_seconds > 0 else math.nan
 
 

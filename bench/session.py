@@ -207,8 +207,8 @@ async def _backtest(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
         f"both topics and the replay): {b.rate:,.0f} events/s"
     )
     say(
-        f"    its CPU: {b.cpu_seconds:.2f} s: {b.cpu_rate:,.0f} events per CPU second (its rate "
-        "with a core of its own)"
+        f"    its CPU (all its processes): {b.cpu_seconds:.2f} s: {b.cpu_rate:,.0f} events per "
+        "CPU second (its rate on one core of its own)"
     )
 
 

@@ -18,10 +18,12 @@ they are what the recorded policy caused, and a candidate that would have starte
 never) must not learn of them. Recordings started elsewhere (by hand, by RTK's
 `record_on_start`) are replayed like any other event.
 
-Both topics are keyed by meeting id, so when they have as many partitions as each other the
-decisions of a partition are read just before its webhooks: at most two partitions' decisions
-and one partition's meeting states are held at a time. Otherwise every decision is read first.
-The reading runs ahead of the replay by at most `READ_AHEAD` fetched batches.
+Both topics are keyed by meeting id, so partitions replay independently: one process per
+usable core replays its share of them and the comparisons are merged in partition order. When
+both topics have as many partitions the decisions of a partition are read just before its
+webhooks: a process holds at most two partitions' decisions and one partition's meeting states
+at a time (otherwise one process reads every decision first). The reading runs ahead of the
+replay by at most `READ_AHEAD` fetched batches.
 """
 
 from __future__ import annotations
