@@ -178,6 +178,13 @@ class Processor:
         return await self.resume(stepped) if isinstance(stepped, Waiting) else stepped
 
     def _finish(self, handled: Handled) -> Processed:
+        """The messages of a handled event; a failure building them is the handler's."""
+        try:
+            return self._messages(handled)
+        except Exception as exc:
+            return self._failed(handled.context, exc)
+
+    def _messages(self, handled: Handled) -> Processed:
         context, result = handled.context, handled.result
         meeting_id, delivery = context.meeting_id, context.delivery
         messages = [self._message(r, meeting_id, delivery) for r in result.records]
