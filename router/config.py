@@ -145,6 +145,31 @@ class WorkerConfig(_Strict):
     ended_state_grace_seconds: float = Field(3600.0, ge=0)
 
 
+class ConsoleConfig(_Strict):
+    """`router console`: who may read the page, and how much of the topics it keeps."""
+
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    # Records of each partition read at start-up before following live (0: only new ones).
+    history_per_partition: int = Field(10_000, ge=0)
+    # The meetings kept in memory (the most recently active) and the records kept of each.
+    max_meetings: int = Field(1000, gt=0)
+    max_records_per_meeting: int = Field(1000, gt=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ConsoleConfig:
+        if bool(self.username) != bool(self.password.get_secret_value()):
+            raise ValueError("set both username and password, or neither")
+        if ":" in self.username:
+            raise ValueError("username must not contain ':' (HTTP Basic separates with it)")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether the page can ask for a login."""
+        return bool(self.username)
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     sources: list[SourceConfig] = Field(min_length=1)
@@ -152,6 +177,7 @@ class Settings(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     worker: WorkerConfig = WorkerConfig()
     policy: PolicyConfig = PolicyConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Settings:
@@ -177,6 +203,7 @@ _SECRET_PATHS = (
     re.compile(r"^realtimekit\.api_token$"),
     re.compile(r"^sources\[\d+\]\.signature\.secrets\[\d+\]$"),
     re.compile(r"^kafka\.sasl_password$"),
+    re.compile(r"^console\.password$"),
 )
 
 
