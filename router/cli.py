@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092)
     broker.add_argument("--host", default="127.0.0.1")
 
+    console = commands.add_parser("console", help="serve the read-only web page for people")
+    console.add_argument("--config", help=config_help)
+    console.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    console.add_argument("--port", type=int, default=8081, help="listen port (default 8081)")
+    console.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="ask for no credentials (only with a loopback --host)",
+    )
+
     emulate = commands.add_parser("emulate", help="run the RealtimeKit API emulator")
     from router.emulator.cli import add_arguments
 
