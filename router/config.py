@@ -152,9 +152,11 @@ class ConsoleConfig(_Strict):
     password: SecretStr = SecretStr("")
     # Records of each partition read at start-up before following live (0: only new ones).
     history_per_partition: int = Field(10_000, ge=0)
-    # The meetings kept in memory (the most recently active) and the records kept of each.
+    # The meetings kept in memory (the most recently active), the records kept of each, and
+    # of all of them together (the bound of the console's memory, a record being ~1 KB).
     max_meetings: int = Field(1000, gt=0)
     max_records_per_meeting: int = Field(1000, gt=0)
+    max_records: int = Field(100_000, gt=0)
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ConsoleConfig:

@@ -88,3 +88,20 @@ def test_a_meeting_nothing_is_known_of_is_not_remembered() -> None:
     assert seen.add_whole("made-up", []) is None
     assert seen.get("real") is not None
     assert len(seen) == 1
+
+
+def test_all_records_together_stay_within_their_bound() -> None:
+    seen = MeetingMemory(meetings_topic="meetings", max_meetings=10, max_records=5, max_total=6)
+    for offset in range(3):
+        seen.add("old", record("meetings", offset, 10 + offset, "old"))
+    for offset in range(3):
+        seen.add("mid", record("meetings", 10 + offset, 20 + offset, "mid"))
+    assert seen.total == 6
+    seen.add("new", record("meetings", 20, 30, "new"))
+    assert seen.get("old") is None  # (the quietest goes, however many records it had)
+    assert seen.total == 4
+    # A meeting is never pushed out by its own records: it loses its oldest instead.
+    for offset in range(21, 30):
+        seen.add("new", record("meetings", offset, offset + 10, "new"))
+    assert [m.meeting_id for m in seen.recent(10)] == ["new"]
+    assert seen.total == 5

@@ -45,6 +45,7 @@ class LiveTopics:
             meetings_topic="meetings",
             max_meetings=console.max_meetings,
             max_records=console.max_records_per_meeting,
+            max_total=console.max_records,
         )
         self._positions: dict[Position, int] = {}
         self._stories: dict[str, tuple[int, Story, MeetingView]] = {}

@@ -6,8 +6,9 @@ Records arrive keyed by meeting id from the four topics a story is told from, in
 across partitions and topics (a partition's history is read before the next one's), and
 possibly twice (a partition read whole for a meeting page overlaps what the live reader
 brought): each is kept once, by its topic, partition and offset. "Recent" is by the time of a
-meeting's latest record; beyond `max_meetings` the meeting longest quiet is forgotten, and
-beyond `max_records` a meeting forgets the records that came first (and says so).
+meeting's latest record; beyond `max_meetings` meetings, or `max_total` records in all, the
+meetings longest quiet are forgotten, and beyond `max_records` a meeting forgets the records
+that came first (and says so).
 
 Pure: no I/O, no clock. The story itself is `router.core.story.build_story`'s.
 """
@@ -43,10 +44,19 @@ class MeetingRecords:
 class MeetingMemory:
     """The bounded records of recent meetings."""
 
-    def __init__(self, *, meetings_topic: str, max_meetings: int, max_records: int) -> None:
+    def __init__(
+        self,
+        *,
+        meetings_topic: str,
+        max_meetings: int,
+        max_records: int,
+        max_total: int | None = None,
+    ) -> None:
         self._meetings_topic = meetings_topic
         self.max_meetings = max_meetings
         self._max_records = max_records
+        self._max_total = max_total if max_total is not None else max_meetings * max_records
+        self.total = 0
         self._meetings: dict[str, MeetingRecords] = {}
         self.version = 0
 
@@ -62,21 +72,30 @@ class MeetingMemory:
         meeting = self._meetings.get(meeting_id)
         if meeting is None:
             if len(self._meetings) >= self.max_meetings:
-                quiet = min(self._meetings.values(), key=_last_time)
-                del self._meetings[quiet.meeting_id]
+                self._forget_quietest()
             meeting = self._meetings[meeting_id] = MeetingRecords(meeting_id)
         key = (record.topic, record.partition, record.offset)
         if key in meeting.records:
             return False
         meeting.records[key] = record
+        self.total += 1
         if len(meeting.records) > self._max_records:
             del meeting.records[next(iter(meeting.records))]
+            self.total -= 1
             meeting.truncated = True
         meeting.on_meetings_topic |= record.topic == self._meetings_topic
         meeting.last_timestamp_ms = max(meeting.last_timestamp_ms, record.timestamp_ms)
         meeting.version += 1
         self.version += 1
+        while self.total > self._max_total and len(self._meetings) > 1:
+            self._forget_quietest(sparing=meeting_id)
         return True
+
+    def _forget_quietest(self, sparing: str | None = None) -> None:
+        others = (m for m in self._meetings.values() if m.meeting_id != sparing)
+        quiet = min(others, key=_last_time)
+        self.total -= len(quiet.records)
+        del self._meetings[quiet.meeting_id]
 
     def add_whole(self, meeting_id: str, records: Iterable[StoryRecord]) -> MeetingRecords | None:
         """Keep a meeting's records read from its whole partition, and remember that it was read;
