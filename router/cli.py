@@ -1,4 +1,5 @@
-"""The `router` command: serve, check-config, explain, send, tail, keygen, broker, emulate."""
+"""The `router` command: serve, check-config, explain, send, tail, why, keygen, broker,
+emulate."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many seconds without a message",
     )
 
+    why = commands.add_parser(
+        "why", help="tell a meeting's story from the topics and whether it was recorded"
+    )
+    why.add_argument("meeting_id", metavar="MEETING_ID")
+    why.add_argument("--config", help=config_help)
+    why.add_argument("--json", action="store_true", help="one JSON object per line")
+
     keygen = commands.add_parser("keygen", help="write an RSA-2048 key pair for local signing")
     keygen.add_argument("directory", type=Path)
 
@@ -117,16 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask for no credentials (only with a loopback --host)",
     )
 
-    emulate = commands.add_parser("emulate", help="run the RealtimeKit API emulator")
-    from router.emulator.cli import add_arguments
-
-    add_arguments(emulate)
+    # The emulator's own parser reads its options (`router emulate --help` shows them), so
+    # that the other commands do not import the emulator and its web server to start.
+    commands.add_parser("emulate", help="run the RealtimeKit API emulator", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `router` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "emulate":
+        args.options = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return _dispatch(args)
     except ConfigError as exc:

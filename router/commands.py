@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from router import logs
 from router.cli import _config_path
 from router.config import LoadedConfig, load_config
@@ -76,6 +74,8 @@ def explain(args: argparse.Namespace) -> int:
 
 def send(args: argparse.Namespace) -> int:
     """`router send`: POST a correctly signed webhook and print the answer."""
+    import aiohttp
+
     from router.sending import build_delivery, post_delivery
 
     body, headers = build_delivery(args.event, key_path=args.key, hmac_secret=args.hmac_secret)
@@ -111,6 +111,38 @@ def tail(args: argparse.Namespace) -> int:
     except LookupError as exc:  # (the topic does not exist)
         print(f"router: {exc.args[0]}", file=sys.stderr)
         return 1
+    return 0
+
+
+def why(args: argparse.Namespace) -> int:
+    """`router why`: a meeting's story from the topics, then its verdict."""
+    from router.kafka import BROKER_ERRORS, reader_bootstrap
+    from router.story import read_story
+
+    # Only the story on stdout, and a failure as the one line below (aiokafka logs its own).
+    logs.configure("ERROR", json_lines=False)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    kafka = _load(args).settings.kafka
+    try:
+        story = asyncio.run(read_story(kafka, args.meeting_id))
+    except LookupError as exc:  # (a topic does not exist)
+        print(f"router: {exc.args[0]}", file=sys.stderr)
+        return 1
+    except BROKER_ERRORS as exc:
+        where = reader_bootstrap(kafka)
+        print(
+            f"router: cannot read from the broker at {where}: {type(exc).__name__}", file=sys.stderr
+        )
+        return 1
+    if story.verdict is None:
+        print(f"router: nothing is known of meeting {args.meeting_id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        for entry in story.entries:
+            print(dump_json(entry.to_json()))
+        print(dump_json(story.verdict.to_json()))
+    else:
+        print("\n".join(story.lines()))
     return 0
 
 
@@ -175,10 +207,15 @@ def console(args: argparse.Namespace) -> int:
 
 def emulate(args: argparse.Namespace) -> int:
     """`router emulate`: the RealtimeKit API emulator."""
-    from router.emulator.cli import run
+    from router.emulator.cli import add_arguments, run
 
+    parser = argparse.ArgumentParser(
+        prog="router emulate", description="Run the RealtimeKit API emulator."
+    )
+    add_arguments(parser)
+    options = parser.parse_args(args.options)
     logs.configure("INFO")
-    return run(args)
+    return run(options)
 
 
 def dump_json(value: Any) -> str:

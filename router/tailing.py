@@ -8,7 +8,7 @@ import json
 from typing import Any, TextIO
 
 from router.config import KafkaConfig
-from router.kafka import Consumed, TopicReader
+from router.kafka import Consumed, TopicReader, reader_bootstrap
 
 
 async def tail_topic(
@@ -21,7 +21,7 @@ async def tail_topic(
     out: TextIO,
 ) -> int:
     """Print messages until `limit`, `idle_exit` seconds of silence, or cancellation."""
-    bootstrap = f"127.0.0.1:{config.embedded_port}" if config.embedded else config.bootstrap_servers
+    bootstrap = reader_bootstrap(config)
     printed = 0
     async with TopicReader(config, bootstrap, topic, from_beginning=from_beginning) as reader:
         idle = 0.0

@@ -27,7 +27,8 @@ def cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(
-    "command", ["serve", "check-config", "explain", "send", "tail", "keygen", "broker", "emulate"]
+    "command",
+    ["serve", "check-config", "explain", "send", "tail", "why", "keygen", "broker", "emulate"],
 )
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     result = cli(command, "--help", cwd=tmp_path)

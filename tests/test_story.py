@@ -121,7 +121,7 @@ RTK_STARTED = [on("recordings", recording("RECORDING"), 1)]
         ),
         (RETRIED, "verdict: recorded (recording rec-2, rule all)", "rec-2"),
         (LATER_NO_MATCH, "verdict: recorded (recording rec-1, rule all)", "rec-1"),
-        (DEAD_ONLY, "verdict: recording failed (no recording object)", None),
+        (DEAD_ONLY, "verdict: recording failed (event at stage parse: no recording object)", None),
         (RTK_STARTED, "verdict: recorded (recording rec-1, rule none)", "rec-1"),
     ],
     ids=[

@@ -220,7 +220,7 @@ class _Verdicts:
         elif entry.kind == "recording":
             self._recording(record)
         elif entry.kind == "dead-letter" and (self.current is None or self._not_recorded):
-            self.current = Verdict("failed", text_of(record, "error") or "event dead-lettered")
+            self.current = Verdict("failed", dead_letter_summary(record))
 
     @property
     def _not_recorded(self) -> bool:

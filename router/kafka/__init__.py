@@ -2,11 +2,16 @@
 (`consumer`), group-less reading (`readers`), and what they share (`client`, `messages`).
 aiokafka has no type hints, so it is fenced in here behind small typed classes."""
 
-from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options
+from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options, reader_bootstrap
 from router.kafka.consumer import Consumer
 from router.kafka.messages import Consumed, Headers, Outgoing
-from router.kafka.producer import IdempotenceRefused, Publisher, Unsent
-from router.kafka.readers import TopicReader, partition_counts, read_partitions
+from router.kafka.producer import IdempotenceRefused, Publisher, Unsent, key_partition
+from router.kafka.readers import (
+    TopicReader,
+    partition_counts,
+    read_key_partitions,
+    read_partitions,
+)
 
 __all__ = [
     "BROKER_ERRORS",
@@ -20,6 +25,9 @@ __all__ = [
     "TopicReader",
     "Unsent",
     "client_options",
+    "key_partition",
     "partition_counts",
+    "read_key_partitions",
     "read_partitions",
+    "reader_bootstrap",
 ]

@@ -38,6 +38,12 @@ def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
     return options
 
 
+def reader_bootstrap(config: KafkaConfig) -> str:
+    """Where a command that reads the topics of a running router (`tail`, `why`) finds the
+    broker: the embedded one of `router serve` listens on 127.0.0.1 at `embedded_port`."""
+    return f"127.0.0.1:{config.embedded_port}" if config.embedded else config.bootstrap_servers
+
+
 class TopicAdmin:
     """Checks that the router's topics exist and creates the missing ones when allowed."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,7 +191,7 @@ class Publisher:
         if hashed is None:
             if len(self._hashes) >= PARTITION_CACHE_KEYS:
                 self._hashes.clear()
-            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+            hashed = self._hashes[key] = key_hash(key)
         return int(ordered[hashed % len(ordered)])
 
     async def send_all(self, messages: Sequence[Outgoing], timeout: float) -> Unsent:
@@ -233,6 +233,17 @@ class Publisher:
             m.topic, m.value, key=m.key, headers=m.headers, partition=partition
         )
         return future
+
+
+def key_hash(key: bytes) -> int:
+    """The hash Kafka's default partitioner takes a key's partition from (positive murmur2)."""
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def key_partition(key: bytes, partitions: Collection[int]) -> int:
+    """The partition the producer puts messages keyed `key` on, among a topic's partitions."""
+    ordered = sorted(partitions)
+    return ordered[key_hash(key) % len(ordered)]
 
 
 class IdempotenceRefused(KafkaError):  # type: ignore[misc]  # aiokafka is untyped

@@ -1,16 +1,18 @@
-"""Reading without a consumer group: whole partitions (restoring state), topic metadata, and
-every partition of a topic (`router tail`)."""
+"""Reading without a consumer group: whole partitions (restoring state), the partitions one
+key lies on (`router why`), topic metadata, and every partition of a topic (`router tail`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.config import KafkaConfig
 from router.kafka.client import client_options
 from router.kafka.messages import Consumed, consumed
+from router.kafka.producer import key_partition
 
 # Messages handed over at once when reading a partition whole (see `read_partitions`).
 RESTORE_BATCH = 1000
@@ -39,19 +41,66 @@ async def read_partitions(
         await consumer.start()
         parts = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        for tp in parts:
-            while await consumer.position(tp) < ends[tp]:
-                async with asyncio.timeout(timeout):
-                    batch = await consumer.getmany(tp, timeout_ms=500)
-                yield [consumed(m) for m in batch.get(tp, [])]
-        # The embedded broker has been seen to report an end offset one short of its last
-        # message; one more short read picks up whatever lies beyond it.
-        tail = await consumer.getmany(*parts, timeout_ms=200)
-        yield [consumed(m) for messages in tail.values() for m in messages]
+        async for batch in _to_end(consumer, parts, timeout):
+            yield batch
     finally:
         await consumer.stop()
+
+
+async def read_key_partitions(
+    config: KafkaConfig,
+    bootstrap: str,
+    topics: Sequence[str],
+    key: bytes,
+    timeout: float = 30.0,
+) -> AsyncIterator[list[Consumed]]:
+    """The messages keyed `key` (and any without a key) so far on each topic, read from the
+    one partition the producer puts that key on, start to end as of now, a batch at a time;
+    other keys are skipped undecoded. Raises LookupError naming a topic that does not exist."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=RESTORE_BATCH,
+        **client_options(config, bootstrap),
+    )
+    try:
+        await consumer.start()
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = []
+        for topic in topics:
+            partitions = cluster.partitions_for_topic(topic)
+            if not partitions:
+                raise LookupError(f"topic {topic!r} does not exist on the broker")
+            parts.append(TopicPartition(topic, key_partition(key, partitions)))
+        consumer.assign(parts)
+        async for batch in _to_end(consumer, parts, timeout, keys=(key, None)):
+            yield batch
+    finally:
+        await consumer.stop()
+
+
+async def _to_end(
+    consumer: Any,
+    parts: list[TopicPartition],
+    timeout: float,
+    keys: tuple[bytes | None, ...] | None = None,
+) -> AsyncIterator[list[Consumed]]:
+    """Read assigned partitions from their start to their end offsets as of now (only the
+    messages with one of `keys`, when given)."""
+    await consumer.seek_to_beginning(*parts)
+    ends = await consumer.end_offsets(parts)
+    for tp in parts:
+        end, fetched_end = ends[tp], None
+        while await consumer.position(tp) < end:
+            async with asyncio.timeout(timeout):
+                batch = await consumer.getmany(tp, timeout_ms=500)
+            if fetched_end is None:
+                # The embedded broker answers a partition's end as just past the first message
+                # of its last record batch; the end a fetch reports (the first one, so as not
+                # to chase what is written meanwhile) is right.
+                fetched_end = consumer.highwater(tp)
+                end = max(end, fetched_end or 0)
+            yield [consumed(m) for m in batch.get(tp, []) if keys is None or m.key in keys]
 
 
 async def partition_counts(

@@ -1,0 +1,35 @@
+"""Reading a meeting's story off the topics (`router why`, the console): the one partition of
+the meetings, decisions, recordings and dead-letter topics that the meeting's id is keyed to,
+each read from its start to its end as of the call, without a consumer group. What the records
+say is `router.core.story`'s business."""
+
+from __future__ import annotations
+
+from router.config import KafkaConfig
+from router.core.story import TOPICS, Story, StoryRecord, build_story
+from router.kafka import Consumed, read_key_partitions, reader_bootstrap
+
+
+async def read_story(config: KafkaConfig, meeting_id: str) -> Story:
+    """The story of `meeting_id` as the topics tell it now. Raises LookupError naming a topic
+    that does not exist, and KafkaError/OSError (`router.kafka.BROKER_ERRORS`) when the
+    broker cannot be reached."""
+    names = {getattr(config.topics, topic): topic for topic in TOPICS}
+    key = meeting_id.encode()
+    records: list[StoryRecord] = []
+    batches = read_key_partitions(config, reader_bootstrap(config), list(names), key)
+    async for batch in batches:
+        records.extend(_record(names[m.topic], m) for m in batch)
+    return build_story(meeting_id, records)
+
+
+def _record(topic: str, message: Consumed) -> StoryRecord:
+    return StoryRecord(
+        topic=topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=message.timestamp_ms,
+        headers={name: (raw or b"").decode("utf-8", "replace") for name, raw in message.headers},
+        value=message.value,
+        key=None if message.key is None else message.key.decode("utf-8", "replace"),
+    )
