@@ -15,10 +15,9 @@ from aiohttp import web
 from router.config import ConsoleConfig, Settings
 from router.console import auth, pages
 from router.console.live import LiveTopics
-from router.console.reading import reader_bootstrap
 from router.console.view import MeetingView
 from router.errors import DependencyError
-from router.kafka import BROKER_ERRORS
+from router.kafka import BROKER_ERRORS, reader_bootstrap
 
 log = logging.getLogger("router.console")
 

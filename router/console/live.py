@@ -15,12 +15,12 @@ from collections.abc import Iterator
 
 from router.backoff import Backoff
 from router.config import Settings
-from router.console.reading import read_records, story_record
 from router.console.view import MeetingView, meeting_view
 from router.core.meeting_memory import MeetingMemory, MeetingRecords
 from router.core.story import TOPICS, Story, build_story
 from router.kafka import BROKER_ERRORS, Consumed
 from router.kafka.follower import Position, TopicsFollower
+from router.story import read_records, story_record
 
 log = logging.getLogger("router.console")
 
@@ -117,7 +117,9 @@ class LiveTopics:
         await asyncio.shield(pending)
 
     async def _read(self, meeting_id: str) -> None:
-        self.memory.add_whole(meeting_id, await read_records(self._settings.kafka, meeting_id))
+        records = await read_records(self._settings.kafka, meeting_id)
+        # (the partition holds other meetings' records too)
+        self.memory.add_whole(meeting_id, (r for r in records if r.key == meeting_id))
 
     def recent(self, limit: int) -> Iterator[MeetingView]:
         """The views of up to `limit` recent meetings, from memory alone."""
