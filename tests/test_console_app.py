@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import aiohttp
 
+from router.broker import EmbeddedBroker
+from router.config import Settings
+from router.core.story import TOPICS
+from router.kafka import TopicAdmin
 from tests.plugins.console import (
     FAILED,
     NOT_RECORDED,
@@ -65,8 +70,7 @@ async def test_every_path_needs_the_credentials(console_run: ConsoleRun) -> None
 
 async def test_without_auth_nothing_is_asked(console_run: ConsoleRun) -> None:
     async with AsyncExitStack() as stack:
-        bootstrap = console_run.loop.broker.bootstrap_servers
-        url = await serve_console(stack, console_run.loop.settings, bootstrap, require_auth=False)
+        url = await serve_console(stack, console_run.loop.settings, require_auth=False)
         async with aiohttp.ClientSession() as http:
             status, headers, text = await get(http, url + f"/meetings/{RECORDED}")
             assert status == 200
@@ -91,7 +95,7 @@ async def test_recent_meetings_as_json(console_run: ConsoleRun) -> None:
 
         status, _, text = await get(http, console_run.url + "/api/meetings?limit=2")
         assert [m["meeting_id"] for m in json.loads(text)["meetings"]] == [SCRIPTED, NOT_RECORDED]
-        for bad in ("0", "-1", "x", "100000"):
+        for bad in ("0", "-1", "x", "100000", "²", "9" * 5000, "1.5", ""):
             status, _, text = await get(http, console_run.url + f"/api/meetings?limit={bad}")
             assert status == 400, bad
             assert json.loads(text)["error"] == "invalid_limit"
@@ -181,7 +185,7 @@ async def test_a_meeting_older_than_the_history_is_read_from_its_partition(
         settings = console_settings(
             console_run.loop.settings, history_per_partition=0, max_meetings=2
         )
-        url = await serve_console(stack, settings, console_run.loop.broker.bootstrap_servers)
+        url = await serve_console(stack, settings)
         async with aiohttp.ClientSession(headers=console_run.login_header()) as http:
             _, _, text = await get(http, url + "/api/meetings")
             assert json.loads(text) == {"meetings": []}  # (no history read at start)
@@ -195,3 +199,29 @@ async def test_a_meeting_older_than_the_history_is_read_from_its_partition(
             _, _, text = await get(http, url + "/api/meetings?limit=2")
             listed = [m["meeting_id"] for m in json.loads(text)["meetings"]]
             assert sorted(listed) == sorted([NOT_RECORDED, FAILED])
+
+
+async def test_a_broker_gone_is_503_for_what_was_not_followed(
+    broker: EmbeddedBroker, make_settings: Callable[..., Settings]
+) -> None:
+    settings = console_settings(
+        make_settings(kafka={"bootstrap_servers": broker.bootstrap_servers})
+    )
+    names = [getattr(settings.kafka.topics, name) for name in TOPICS]
+    admin = TopicAdmin(settings.kafka, broker.bootstrap_servers, names)
+    try:
+        assert await admin.ensure() == []
+    finally:
+        await admin.close()
+    async with AsyncExitStack() as stack:
+        url = await serve_console(stack, settings)
+        await broker.stop()
+        async with aiohttp.ClientSession(headers=basic(USERNAME, PASSWORD)) as http:
+            status, _, text = await get(http, url + "/api/meetings/m-anything")
+            assert status == 503
+            assert json.loads(text)["error"] == "unavailable"
+            status, _, text = await get(http, url + "/meetings/m-anything")
+            assert status == 503
+            assert "Topics unavailable" in text
+            status, _, _ = await get(http, url + "/")
+            assert status == 200

@@ -33,16 +33,17 @@ STATIC = {
 
 
 def create_console_app(
-    settings: Settings, *, bootstrap: str, require_auth: bool = True, refresh_ms: int = 2000
+    settings: Settings, *, require_auth: bool = True, refresh_ms: int = 2000
 ) -> web.Application:
-    """The console for the topics of `settings` on the broker at `bootstrap`; without
-    `require_auth` (`--no-auth`) it asks for no credentials."""
+    """The console for the topics of `settings` (on the embedded broker of a running router
+    when they say `embedded`); without `require_auth` (`--no-auth`) it asks for no
+    credentials."""
     console = settings.console
     checker = None
     if require_auth:
         checker = auth.BasicAuth(console.username, console.password.get_secret_value())
     app = web.Application(middlewares=[auth.middleware(checker)])
-    app[LIVE] = LiveTopics(settings, bootstrap)
+    app[LIVE] = LiveTopics(settings, reader_bootstrap(settings.kafka))
     app[REFRESH_MS] = refresh_ms
     app.cleanup_ctx.append(_following)
     files = resources.files("router.console") / "static"
@@ -103,7 +104,11 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def meeting(request: web.Request) -> web.StreamResponse:
     """`GET /meetings/{id}`: one meeting's story."""
     meeting_id = request.match_info["id"]
-    found = await request.app[LIVE].meeting(meeting_id)
+    try:
+        found = await request.app[LIVE].meeting(meeting_id)
+    except DependencyError as exc:
+        page = pages.unavailable_page(meeting_id, str(exc), _frame(request))
+        return _html(page, status=503)
     if found is None:
         return _html(pages.not_found_page(meeting_id, _frame(request)), status=404)
     return _html(pages.meeting_page(found, _frame(request)))
@@ -117,7 +122,7 @@ async def api_meetings(request: web.Request) -> web.StreamResponse:
     """`GET /api/meetings?limit=N`: the recent meetings as JSON."""
     live = request.app[LIVE]
     text = request.query.get("limit", str(min(DEFAULT_LIMIT, live.memory.max_meetings)))
-    limit = int(text) if text.isdigit() else 0
+    limit = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 0
     if not 1 <= limit <= live.memory.max_meetings:
         return web.json_response(
             {
@@ -144,7 +149,11 @@ async def api_meeting(request: web.Request) -> web.StreamResponse:
     """`GET /api/meetings/{id}`: the meeting's story as `router why --json` tells it."""
     meeting_id = request.match_info["id"]
     live = request.app[LIVE]
-    if await live.meeting(meeting_id) is None:
+    try:
+        found = await live.meeting(meeting_id)
+    except DependencyError as exc:
+        return web.json_response({"error": "unavailable", "detail": str(exc)}, status=503)
+    if found is None:
         return web.json_response(
             {"error": "unknown_meeting", "detail": f"nothing is known of meeting {meeting_id}"},
             status=404,
@@ -169,14 +178,11 @@ def refusal(console: ConsoleConfig, *, host: str, no_auth: bool) -> str | None:
 
 def run_console(settings: Settings, *, host: str, port: int, require_auth: bool) -> None:
     """Serve the console until SIGTERM or SIGINT."""
-    bootstrap = reader_bootstrap(settings.kafka)
-    asyncio.run(_serve(settings, bootstrap, host, port, require_auth))
+    asyncio.run(_serve(settings, host, port, require_auth))
 
 
-async def _serve(
-    settings: Settings, bootstrap: str, host: str, port: int, require_auth: bool
-) -> None:
-    app = create_console_app(settings, bootstrap=bootstrap, require_auth=require_auth)
+async def _serve(settings: Settings, host: str, port: int, require_auth: bool) -> None:
+    app = create_console_app(settings, require_auth=require_auth)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

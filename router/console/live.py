@@ -18,6 +18,7 @@ from router.config import Settings
 from router.console.view import MeetingView, meeting_view
 from router.core.meeting_memory import MeetingMemory, MeetingRecords
 from router.core.story import TOPICS, Story, build_story
+from router.errors import DependencyError
 from router.kafka import BROKER_ERRORS, Consumed
 from router.kafka.follower import Position, TopicsFollower
 from router.story import read_records, story_record
@@ -94,12 +95,19 @@ class LiveTopics:
                 self.memory.add(record.key or "", record)
 
     async def meeting(self, meeting_id: str) -> MeetingView | None:
-        """A meeting's view, its partition read whole the first time; None if nothing is known."""
+        """A meeting's view, its partition read whole the first time; None if nothing is known.
+        Raises DependencyError when the broker cannot be read and nothing was followed of it."""
         meeting = self.memory.get(meeting_id)
         if meeting is None and meeting_id in self._absent:
             return None  # (read whole and not there: anything later comes through `follow`)
         if meeting is None or not meeting.read_whole:
-            await self._read_whole(meeting_id)
+            try:
+                await self._read_whole(meeting_id)
+            except RETRIED as exc:
+                if meeting is None:
+                    raise DependencyError(f"cannot read the topics right now: {exc}") from None
+                # (what was followed is shown meanwhile; the whole read is tried next time)
+                log.warning("console: reading meeting %s whole failed: %s", meeting_id, exc)
             meeting = self.memory.get(meeting_id)
         if meeting is None or not meeting.records:
             self._absent[meeting_id] = None
@@ -114,6 +122,8 @@ class LiveTopics:
         if pending is None:
             pending = self._reads[meeting_id] = asyncio.ensure_future(self._read(meeting_id))
             pending.add_done_callback(lambda _: self._reads.pop(meeting_id, None))
+            # (its failure is raised to whoever awaits it; none may be left to)
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
         await asyncio.shield(pending)
 
     async def _read(self, meeting_id: str) -> None:

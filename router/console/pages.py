@@ -210,6 +210,16 @@ def not_found_page(meeting_id: str, frame: Frame) -> str:
     return _layout("Unknown meeting", body, frame, query=meeting_id)
 
 
+def unavailable_page(meeting_id: str, reason: str, frame: Frame) -> str:
+    """A meeting not followed yet, while the broker cannot be read (the page retries)."""
+    body = (
+        '<p class="crumbs"><a href="/">Recent meetings</a></p><h1>Topics unavailable</h1>'
+        f'<p class="empty">Meeting <code>{_h(meeting_id)}</code> cannot be looked up: '
+        f"{_h(reason)}. This page tries again on its own.</p>"
+    )
+    return _layout("Topics unavailable", body, frame, query=meeting_id)
+
+
 def _short(time: str | None) -> str:
     """`2026-06-03T10:05:01.250Z` as `2026-06-03 10:05:01`."""
     return "" if not time else time[:19].replace("T", " ")

@@ -124,15 +124,12 @@ async def play_meetings(driver: Driver) -> None:
 async def serve_console(
     stack: AsyncExitStack,
     settings: Settings,
-    bootstrap: str,
     *,
     refresh_ms: int = 500,
     require_auth: bool = True,
 ) -> str:
     """Start the console app on a free port (stopped with `stack`); its URL."""
-    app = create_console_app(
-        settings, bootstrap=bootstrap, refresh_ms=refresh_ms, require_auth=require_auth
-    )
+    app = create_console_app(settings, refresh_ms=refresh_ms, require_auth=require_auth)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
@@ -148,7 +145,7 @@ async def console_run(make_loop: Callable[..., Awaitable[Loop]]) -> AsyncIterato
     await play_meetings(driver)
     async with AsyncExitStack() as stack:
         settings = console_settings(driver.loop.settings)
-        url = await serve_console(stack, settings, driver.loop.broker.bootstrap_servers)
+        url = await serve_console(stack, settings)
         yield ConsoleRun(driver, url)
 
 
