@@ -59,8 +59,8 @@ async def test_a_new_decision_shows_without_a_reload(
     await browser.script("window.__sameDocument = 'yes';")
 
     await console_run.join(NOT_RECORDED, "Weekly sync", expect_decisions=2)
-    # The page refreshes its live part every 0.5 s here (2 s by default): within 5 s of the
-    # decision reaching its topic it shows, in the same document.
+    # The page fetches its live part again every 2 s (the default): within 5 s of the decision
+    # reaching its topic it shows, in the same document.
     decisions = await browser.until(
         lambda: _two(browser.texts("#timeline .kind-decision")), timeout=5.0
     )

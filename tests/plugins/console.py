@@ -125,11 +125,11 @@ async def serve_console(
     stack: AsyncExitStack,
     settings: Settings,
     *,
-    refresh_ms: int = 500,
     require_auth: bool = True,
 ) -> str:
-    """Start the console app on a free port (stopped with `stack`); its URL."""
-    app = create_console_app(settings, refresh_ms=refresh_ms, require_auth=require_auth)
+    """Start the console app on a free port (stopped with `stack`), its pages refreshing as
+    often as by default; its URL."""
+    app = create_console_app(settings, require_auth=require_auth)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
