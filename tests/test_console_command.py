@@ -20,6 +20,7 @@ import pytest
 
 from router.broker import EmbeddedBroker, free_port
 from router.config import Settings, parse_config
+from router.console.app import create_console_app
 from router.errors import ConfigError
 from router.kafka import TopicAdmin
 from tests.plugins.e2e import REPO
@@ -71,6 +72,12 @@ def test_a_literal_console_password_is_warned_about() -> None:
     assert loaded.warnings == ()
     assert loaded.settings.console.has_credentials
     assert "hunter2" not in repr(loaded.settings)
+
+
+def test_the_app_is_never_made_with_empty_credentials() -> None:
+    settings = parse_config(MINIMAL, "c.yaml", {}).settings
+    with pytest.raises(ValueError, match="are not set"):
+        create_console_app(settings)
 
 
 def test_console_has_help(tmp_path: Path) -> None:

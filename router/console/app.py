@@ -41,6 +41,8 @@ def create_console_app(
     console = settings.console
     checker = None
     if require_auth:
+        if not console.has_credentials:  # (empty ones would let `Basic Og==` in)
+            raise ValueError("console.username and console.password are not set")
         checker = auth.BasicAuth(console.username, console.password.get_secret_value())
     app = web.Application(middlewares=[auth.middleware(checker)])
     app[LIVE] = LiveTopics(settings, reader_bootstrap(settings.kafka))
