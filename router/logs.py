@@ -18,9 +18,6 @@ import logging
 import sys
 from typing import Any, ClassVar
 
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web import RequestPayloadError
-
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _SECRET_WORDS = ("token", "secret", "password", "signature", "authorization", "streamkey")
 # One encoder for every line: `json.dumps` with options builds a new one per call.
@@ -90,11 +87,14 @@ class MalformedRequests(logging.Filter):
     traceback (see the module docstring); passes every other record unchanged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "aiohttp.server":
+            return True
+        # (imported here: the commands that serve nothing start without aiohttp)
+        from aiohttp.http_exceptions import HttpProcessingError
+        from aiohttp.web import RequestPayloadError
+
         error = record.exc_info[1] if record.exc_info else None
-        if not (
-            record.name == "aiohttp.server"
-            and isinstance(error, HttpProcessingError | RequestPayloadError)
-        ):
+        if not isinstance(error, HttpProcessingError | RequestPayloadError):
             return True
         record.levelno, record.levelname = logging.INFO, "INFO"
         record.msg, record.args = "malformed request refused", ()

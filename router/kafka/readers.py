@@ -4,6 +4,7 @@ key lies on (`router why`), topic metadata, and every partition of a topic (`rou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,20 +32,11 @@ async def read_partitions(
     one stretch of the event loop. `timeout` bounds each fetch that brings nothing."""
     if not partitions:
         return
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False,
-        group_id=None,
-        max_poll_records=RESTORE_BATCH,
-        **client_options(config, bootstrap),
-    )
-    try:
-        await consumer.start()
+    async with _started(config, bootstrap) as consumer:
         parts = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(parts)
         async for batch in _to_end(consumer, parts, timeout):
             yield batch
-    finally:
-        await consumer.stop()
 
 
 async def read_key_partitions(
@@ -57,14 +49,7 @@ async def read_key_partitions(
     """The messages keyed `key` (and any without a key) so far on each topic, read from the
     one partition the producer puts that key on, start to end as of now, a batch at a time;
     other keys are skipped undecoded. Raises LookupError naming a topic that does not exist."""
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False,
-        group_id=None,
-        max_poll_records=RESTORE_BATCH,
-        **client_options(config, bootstrap),
-    )
-    try:
-        await consumer.start()
+    async with _started(config, bootstrap) as consumer:
         cluster = await consumer._client.fetch_all_metadata()
         parts = []
         for topic in topics:
@@ -75,6 +60,20 @@ async def read_key_partitions(
         consumer.assign(parts)
         async for batch in _to_end(consumer, parts, timeout, keys=(key, None)):
             yield batch
+
+
+@contextlib.asynccontextmanager
+async def _started(config: KafkaConfig, bootstrap: str) -> AsyncIterator[Any]:
+    """A started consumer outside any group, for reading partitions to their end."""
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=RESTORE_BATCH,
+        **client_options(config, bootstrap),
+    )
+    try:
+        await consumer.start()
+        yield consumer
     finally:
         await consumer.stop()
 
