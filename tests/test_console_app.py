@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import aiohttp
+from aiokafka import AIOKafkaProducer
 
 from router.broker import EmbeddedBroker
 from router.config import Settings
@@ -27,6 +28,7 @@ from tests.plugins.console import (
     get,
     serve_console,
 )
+from tests.plugins.e2e import eventually
 
 PATHS = [
     "/",
@@ -225,3 +227,25 @@ async def test_a_broker_gone_is_503_for_what_was_not_followed(
             assert "Topics unavailable" in text
             status, _, _ = await get(http, url + "/")
             assert status == 200
+
+
+async def test_a_malformed_record_is_a_line_of_the_story(console_run: ConsoleRun) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=console_run.loop.broker.bootstrap_servers)
+    await producer.start()
+    try:
+        topic = console_run.loop.kafka.topics.decisions
+        await producer.send_and_wait(topic, b"<not json>", key=NOT_RECORDED.encode())
+    finally:
+        await producer.stop()
+    async with aiohttp.ClientSession(headers=console_run.login_header()) as http:
+
+        async def shown() -> str | None:
+            status, _, text = await get(http, console_run.url + f"/meetings/{NOT_RECORDED}")
+            assert status == 200
+            return text if "kind-malformed" in text else None
+
+        text = await eventually(shown, timeout=10)
+        assert "unreadable record on decisions" in text
+        assert "&lt;not json&gt;" not in text
+        assert "<not json>" not in text
+        assert 'class="badge verdict-not_recorded"' in text  # (the rest still tells it)

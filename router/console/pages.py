@@ -180,7 +180,7 @@ def _row(row: Row) -> str:
         tone = OUTCOME_CLASS.get(row.outcome, "quiet")
     elif row.status is not None:
         tone = STATUS_CLASS.get(row.status, "quiet")
-    elif row.kind == "dead-letter":
+    elif row.kind in ("dead-letter", "malformed"):
         tone = "bad"
     explanation = ""
     if row.explanation:
