@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from router.broker import EmbeddedBroker, free_port
-from router.config import Settings, parse_config
+from router.config import parse_config
 from router.console.app import create_console_app
+from router.core.story import TOPICS
 from router.errors import ConfigError
 from router.kafka import TopicAdmin
 from tests.plugins.e2e import REPO
@@ -115,12 +117,7 @@ def test_the_console_refuses_to_start_unprotected(
 async def test_the_console_serves_behind_its_login_until_sigterm(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    settings = parse_config(MINIMAL, "c.yaml", {}).settings
-    admin = TopicAdmin(settings.kafka, broker.bootstrap_servers, _topics(settings))
-    try:
-        assert await admin.ensure() == []
-    finally:
-        await admin.close()
+    await _create_topics(broker)
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -182,9 +179,31 @@ def test_a_missing_topic_is_one_line(broker: EmbeddedBroker, tmp_path: Path) -> 
     ], result.stderr
 
 
-def _topics(settings: Settings) -> list[str]:
-    topics = settings.kafka.topics
-    return [topics.meetings, topics.decisions, topics.recordings, topics.dead_letter]
+async def _create_topics(broker: EmbeddedBroker) -> None:
+    """The four topics the console reads, with their default names."""
+    settings = parse_config(MINIMAL, "c.yaml", {}).settings
+    names = [getattr(settings.kafka.topics, name) for name in TOPICS]
+    admin = TopicAdmin(settings.kafka, broker.bootstrap_servers, names)
+    try:
+        assert await admin.ensure() == []
+    finally:
+        await admin.close()
+
+
+async def test_a_taken_port_is_one_line(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    await _create_topics(broker)
+    config = tmp_path / "config.yaml"
+    config.write_text(MINIMAL + f"kafka:\n  bootstrap_servers: {broker.bootstrap_servers}\n")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        args = ("console", "--config", str(config), "--no-auth", "--port", port)
+        result = await asyncio.to_thread(cli, *args, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [problem] = [line for line in result.stderr.splitlines() if line.startswith("router: ")]
+    assert "address already in use" in problem
 
 
 async def _wait_for_answer(
