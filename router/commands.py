@@ -119,8 +119,8 @@ def why(args: argparse.Namespace) -> int:
     from router.kafka import BROKER_ERRORS, reader_bootstrap
     from router.story import read_story
 
-    # Only the story on stdout, and a failure as the one line below (aiokafka logs its own).
-    logs.configure("ERROR", json_lines=False)
+    # Only the story on stdout, and a failure as the one line below (not aiokafka's own).
+    logs.configure("CRITICAL", json_lines=False)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     kafka = _load(args).settings.kafka
     try:

@@ -248,9 +248,7 @@ class _Verdicts:
         recording_id, status = text_of(record, "recording_id"), text_of(record, "status")
         if status == "ERRORED":
             self.current = Verdict("failed", f"recording {recording_id} errored", recording_id)
-        elif status in _LIVE_STATUSES and (
-            self.current is None or self.current.verdict != "recorded"
-        ):
+        elif status in _LIVE_STATUSES and not self._recorded:
             rule = self.rules.get(recording_id or "")
             self.current = Verdict("recorded", _recorded(recording_id, rule), recording_id)
 
