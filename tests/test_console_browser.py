@@ -69,6 +69,19 @@ async def test_a_new_decision_shows_without_a_reload(
     assert "no_match on meeting.participantJoined" in decisions[1]
 
 
+async def test_a_meeting_searched_before_it_starts_shows_when_it_does(
+    console_run: ConsoleRun, browser: Browser
+) -> None:
+    await browser.login(console_run.login_header())
+    await browser.get(console_run.url + "/meetings/m-later")
+    assert await browser.text("h1") == "Unknown meeting"
+    await browser.script("window.__sameDocument = 'yes';")
+    await console_run.join("m-later", "Board later", expect_decisions=1)
+    await browser.until(lambda: _has(browser, "h1", "Board later"), timeout=5.0)
+    assert (await browser.text("#verdict")).startswith("Recorded")
+    assert await browser.script("return window.__sameDocument;") == "yes"
+
+
 async def test_without_credentials_the_browser_gets_401(
     console_run: ConsoleRun, browser: Browser
 ) -> None:
@@ -119,6 +132,10 @@ async def test_the_recorded_meeting_and_the_readme_screenshots(
 async def _at(browser: Browser, path: str) -> bool:
     url: str = await browser.call(lambda: browser.driver.current_url)
     return url.endswith(path)
+
+
+async def _has(browser: Browser, css: str, text: str) -> bool:
+    return await browser.text(css) == text
 
 
 async def _two(texts: object) -> list[str] | None:
