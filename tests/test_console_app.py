@@ -13,8 +13,6 @@ from aiokafka import AIOKafkaProducer
 
 from router.broker import EmbeddedBroker
 from router.config import Settings
-from router.core.story import TOPICS
-from router.kafka import TopicAdmin
 from tests.plugins.console import (
     FAILED,
     NOT_RECORDED,
@@ -25,6 +23,7 @@ from tests.plugins.console import (
     USERNAME,
     ConsoleRun,
     console_settings,
+    create_topics,
     get,
     serve_console,
 )
@@ -209,12 +208,7 @@ async def test_a_broker_gone_is_503_for_what_was_not_followed(
     settings = console_settings(
         make_settings(kafka={"bootstrap_servers": broker.bootstrap_servers})
     )
-    names = [getattr(settings.kafka.topics, name) for name in TOPICS]
-    admin = TopicAdmin(settings.kafka, broker.bootstrap_servers, names)
-    try:
-        assert await admin.ensure() == []
-    finally:
-        await admin.close()
+    await create_topics(broker)
     async with AsyncExitStack() as stack:
         url = await serve_console(stack, settings)
         await broker.stop()

@@ -22,9 +22,8 @@ import pytest
 from router.broker import EmbeddedBroker, free_port
 from router.config import parse_config
 from router.console.app import create_console_app
-from router.core.story import TOPICS
 from router.errors import ConfigError
-from router.kafka import TopicAdmin
+from tests.plugins.console import create_topics
 from tests.plugins.e2e import REPO
 from tests.test_cli import cli
 from tests.test_config import MINIMAL
@@ -117,7 +116,7 @@ def test_the_console_refuses_to_start_unprotected(
 async def test_the_console_serves_behind_its_login_until_sigterm(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    await _create_topics(broker)
+    await create_topics(broker)
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -179,19 +178,8 @@ def test_a_missing_topic_is_one_line(broker: EmbeddedBroker, tmp_path: Path) -> 
     ], result.stderr
 
 
-async def _create_topics(broker: EmbeddedBroker) -> None:
-    """The four topics the console reads, with their default names."""
-    settings = parse_config(MINIMAL, "c.yaml", {}).settings
-    names = [getattr(settings.kafka.topics, name) for name in TOPICS]
-    admin = TopicAdmin(settings.kafka, broker.bootstrap_servers, names)
-    try:
-        assert await admin.ensure() == []
-    finally:
-        await admin.close()
-
-
 async def test_a_taken_port_is_one_line(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    await _create_topics(broker)
+    await create_topics(broker)
     config = tmp_path / "config.yaml"
     config.write_text(MINIMAL + f"kafka:\n  bootstrap_servers: {broker.bootstrap_servers}\n")
     with socket.socket() as holder:

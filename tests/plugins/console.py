@@ -24,9 +24,11 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from router.broker import free_port
-from router.config import ConsoleConfig, Settings
+from router.broker import EmbeddedBroker, free_port
+from router.config import ConsoleConfig, KafkaConfig, Settings
 from router.console.app import create_console_app
+from router.core.story import TOPICS
+from router.kafka import TopicAdmin
 from tests.plugins.e2e import Loop
 from tests.plugins.topics import Driver, has_type, rtk_event, start_driver, until_live
 
@@ -119,6 +121,17 @@ async def play_meetings(driver: Driver) -> None:
     await ConsoleRun(driver, "").join(NOT_RECORDED, "Weekly sync", expect_decisions=1)
     await ConsoleRun(driver, "").join(SCRIPTED, SCRIPT_TITLE, expect_decisions=1)
     await driver.settled()
+
+
+async def create_topics(broker: EmbeddedBroker) -> None:
+    """The four topics the console reads, by their default names, on a bare broker."""
+    kafka = KafkaConfig()
+    names = [getattr(kafka.topics, name) for name in TOPICS]
+    admin = TopicAdmin(kafka, broker.bootstrap_servers, names)
+    try:
+        assert await admin.ensure() == []
+    finally:
+        await admin.close()
 
 
 async def serve_console(
