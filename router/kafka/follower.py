@@ -1,6 +1,6 @@
-"""Following several topics live without a consumer group (`router console`): every partition
-of each topic, from a little history before the end, or from where a previous follower left off
-(so that a broker restart loses nothing and repeats little)."""
+"""Following topics without a consumer group (`router console`, `router tail`): every
+partition of each, from its beginning, from a little history before its end, or from where a
+previous follower left off (so that a broker restart loses nothing and repeats little)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ Position = tuple[str, int]  # (topic, partition)
 
 
 class TopicsFollower:
-    """Reads every partition of some topics, never joining a group, never committing."""
+    """Reads every partition of some topics, never joining a group, never committing;
+    `history` is how many of each partition's last records to start with (None: all)."""
 
     def __init__(
         self,
@@ -25,7 +26,7 @@ class TopicsFollower:
         bootstrap: str,
         topics: Sequence[str],
         *,
-        history: int,
+        history: int | None,
         resume: Mapping[Position, int] | None = None,
     ) -> None:
         self._topics = tuple(topics)
@@ -57,10 +58,22 @@ class TopicsFollower:
             for p in sorted(self._consumer.partitions_for_topic(topic) or ())
         ]
         self._consumer.assign(parts)
-        firsts = await self._consumer.beginning_offsets(parts)
+        # From the very beginning or end, aiokafka's own seeks: they start the first fetch
+        # at once, which matters with the embedded broker (it answers a fetch only when the
+        # fetch's wait is over), so that a short first read of a whole topic finds its records.
+        if not self._resume and self._history is None:
+            await self._consumer.seek_to_beginning(*parts)
+        elif not self._resume and self._history == 0:
+            await self._consumer.seek_to_end(*parts)
         ends = self._ends = await self._consumer.end_offsets(parts)
+        if not self._resume and self._history in (None, 0):
+            return
+        firsts = await self._consumer.beginning_offsets(parts)
         for tp in parts:
-            start = self._resume.get((tp.topic, tp.partition), ends[tp] - self._history)
+            start = self._resume.get(
+                (tp.topic, tp.partition),
+                firsts[tp] if self._history is None else ends[tp] - self._history,
+            )
             self._consumer.seek(tp, max(firsts[tp], min(start, ends[tp])))
 
     async def __aexit__(self, *exc: object) -> None:
