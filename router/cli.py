@@ -1,5 +1,5 @@
-"""The `router` command: serve, check-config, explain, send, tail, why, backtest, keygen,
-broker, emulate.
+"""The `router` command: serve, check-config, explain, send, tail, why, backtest, console,
+keygen, broker, emulate.
 
 Every expected failure of every command ends in one line on stderr, `router: ...`, and an exit
 code: 2 for usage and configuration (a bad option, a configuration problem, a file that cannot
@@ -173,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     broker = commands.add_parser("broker", help="run the embedded Kafka-compatible broker alone")
     broker.add_argument("--port", type=int, default=9092, help="port (default: 9092)")
     broker.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+
+    console = commands.add_parser("console", help="serve the read-only web page for people")
+    console.add_argument("--config", help=config_help)
+    console.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    console.add_argument("--port", type=int, default=8081, help="listen port (default: 8081)")
+    console.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="ask for no credentials, only with a loopback --host (default: credentials from "
+        "console.username and console.password)",
+    )
 
     # The emulator's own parser reads its options (`router emulate --help` shows them), so
     # that the other commands do not import the emulator and its web server to start.
