@@ -54,8 +54,8 @@ async def hostile(run: Run, items: Sequence[Signed]) -> Hostile:
         rss_calm = sum(process_rss_mib(p) for p in pids)
         port = urlsplit(router.url).port
         assert port is not None
-        idle = await _open(port, IDLE)
-        slow = await _open(port, SLOW, SLOW_HEAD + SLOW_PART)
+        idle = await open_streams(port, IDLE)
+        slow = await open_streams(port, SLOW, SLOW_HEAD + SLOW_PART)
         streams = idle + slow
         held = await fixed_rate(url, items[count : 2 * count], rate=RATE, count=count)
         rss_held = sum(process_rss_mib(p) for p in pids)
@@ -84,7 +84,8 @@ def describe(h: Hostile) -> list[str]:
     ]
 
 
-async def _open(port: int, count: int, first: bytes = b"") -> list[Stream]:
+async def open_streams(port: int, count: int, first: bytes = b"") -> list[Stream]:
+    """`count` connections to the router on 127.0.0.1:`port`, each having sent `first`."""
     streams = []
     for _ in range(count):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

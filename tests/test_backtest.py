@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from router.broker import free_port
 from router.clock import now, rfc3339
 from tests.plugins.e2e import Loop, loop_config
+from tests.plugins.process import Ran, run_router
 from tests.plugins.topics import Driver, has_type, start_driver
 from tests.plugins.traffic import start_at
 
@@ -39,16 +39,6 @@ RULE = "start-at-threshold"
 
 
 @dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass(frozen=True)
 class Recorded:
     """A finished run of the recorded policy, and how to backtest against its log."""
 
@@ -67,27 +57,13 @@ class Recorded:
         path.write_text(json.dumps(config), encoding="utf-8")
         return path
 
-    async def backtest(self, config: Path, *args: str) -> Result:
+    async def backtest(self, config: Path, *args: str) -> Ran:
         return await self.backtest_at(self.tmp_path, config, *args)
 
     @staticmethod
-    async def backtest_at(cwd: Path, config: Path, *args: str) -> Result:
+    async def backtest_at(cwd: Path, config: Path, *args: str) -> Ran:
         """`router backtest --config CONFIG ARGS...` run in `cwd`."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "router.cli",
-            "backtest",
-            "--config",
-            str(config),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=cwd,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode is not None
-        return Result(process.returncode, out.decode(), err.decode())
+        return await run_router("backtest", "--config", str(config), *args, cwd=cwd)
 
     async def delivery_ids(self, meeting_id: str) -> list[str]:
         """The delivery ids of the meeting's recorded decisions, in order."""

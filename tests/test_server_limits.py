@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bench.hostile_phases import IDLE, SLOW, SLOW_HEAD, Stream, open_streams
 from router.app import CONNECTIONS, create_app
 from router.broker import EmbeddedBroker, free_port
 from router.config import Settings
@@ -26,13 +27,6 @@ from tests.helpers import joined_body, read_topic, rtk_headers
 from tests.plugins.process import RouterProcess, wait_until_ready, write_config
 
 RTK = "/webhooks/realtimekit"
-IDLE, SLOW = 2000, 300
-SLOW_HEAD = (
-    b"POST /webhooks/realtimekit HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
-    b"rtk-signature: AAAA\r\nContent-Length: 1048576\r\n\r\n"
-)
-
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def enough_descriptors(count: int) -> None:
@@ -42,16 +36,6 @@ def enough_descriptors(count: int) -> None:
         pytest.skip(f"needs {count} open files, the hard limit is {hard}")
     if soft != resource.RLIM_INFINITY and soft < count:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-async def open_streams(port: int, count: int, first: bytes = b"") -> list[Stream]:
-    streams = []
-    for _ in range(count):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        if first:
-            writer.write(first)
-        streams.append((reader, writer))
-    return streams
 
 
 async def close_streams(streams: list[Stream]) -> None:

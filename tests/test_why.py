@@ -5,10 +5,8 @@ there; and the explanation each decision carries."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from router.config import parse_config
 from router.kafka import Publisher, TopicAdmin, key_partition
 from tests.plugins.full_run import FAILING, INTERNAL, INVALID, RECORDED, UNKNOWN, FullRun
 from tests.plugins.kafka import base_config
+from tests.plugins.process import run_router
 
 LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)  (\S+)  (.+)$")
 REPO = Path(__file__).resolve().parents[1]
@@ -24,21 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 async def why(config: Path, *args: str) -> tuple[int, list[str], list[str]]:
     """Run `router why` as a process: exit code, stdout lines, stderr lines."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "router.cli",
-        "why",
-        *args,
-        "--config",
-        str(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=REPO,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode().splitlines(), err.decode().splitlines()
+    ran = await run_router("why", *args, "--config", str(config), cwd=REPO)
+    return ran.code, ran.out.splitlines(), ran.err.splitlines()
 
 
 def write_config(directory: Path, public_key_file: Path, **kafka: Any) -> Path:

@@ -3,6 +3,7 @@ signals, logs on stdout, the CLI. Each is stopped (SIGTERM, then SIGKILL) after 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -13,12 +14,41 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from router.broker import free_port
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A `router` command that ran to its end: exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+async def run_router(*args: str, cwd: Path, timeout: float = 60) -> Ran:
+    """Run `router ARGS...` as a process of its own in `cwd`, without blocking the loop."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), err.decode())
 
 
 class RouterProcess:
