@@ -122,6 +122,10 @@ async def worked_log(
             title_prefix=RECORD_TITLE_PREFIX if record else NEVER_TITLE_PREFIX,
         )
         path = write_router_config(run.workdir / f"{name}.json", config)
+        if record:
+            # (the same meetings' recordings, started by an earlier phase, would be found
+            # active: every start would be `already_recording`)
+            await probe.reset_emulator(run.http, run.emulator.base_url)
         async with probe.Commits(bootstrap) as commits:
             started = time.monotonic()
             worker = run.procs.router(name, path, role="worker")

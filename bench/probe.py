@@ -99,6 +99,13 @@ async def wait_caught_up(bootstrap: str, timeout: float) -> tuple[int, float]:
     return left, time.monotonic() - started
 
 
+async def reset_emulator(http: aiohttp.ClientSession, base_url: str) -> None:
+    """Forget every meeting, recording and call the emulator holds: a phase that replays the
+    meetings of an earlier one must not find their recordings still active at RTK."""
+    async with http.post(base_url + "/_emulator/reset", timeout=aiohttp.ClientTimeout(30)) as r:
+        r.raise_for_status()
+
+
 async def emulator_starts(http: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
     """Successful `POST /recordings` by meeting id: the monotonic time the first arrived."""
     timeout = aiohttp.ClientTimeout(total=30)
