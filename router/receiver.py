@@ -84,6 +84,8 @@ class Receiver:
     ) -> None:
         self._settings = settings
         self._sources = {s.config.name: s for s in sources}
+        # The app each source's webhooks belong to (none in the single-app form).
+        self._apps = {source: app.name for app in settings.app_settings() for source in app.sources}
         self._publisher = publisher
         self._metrics = metrics
         self._dedupe = DeliveryDedupe(
@@ -200,6 +202,7 @@ class Receiver:
             event=delivery.event,
             delivery_id=delivery.delivery_id,
             received_at=now(),
+            app=self._apps.get(delivery.source.config.name),
         )
         started = monotonic()
         await self._publisher.publish(

@@ -91,11 +91,14 @@ class Reconciler:
         metrics: Metrics,
         *,
         owned: Callable[[], Collection[int]],
+        api_of: Callable[[str | None], RecordingApi | None] | None = None,
         now: Callable[[], dt.datetime] = clock.now,
         monotonic: Callable[[], float] = clock.monotonic,
     ) -> None:
         self._config = config
         self._api = api
+        # Each meeting is checked with its app's client (`api` alone: the single-app form).
+        self._api_of = api_of
         self._states = states
         self._metrics = metrics
         self._owned = owned
@@ -118,7 +121,7 @@ class Reconciler:
         if not self._config.enabled:
             log.info("reconciliation is off (reconcile.interval_seconds: 0)")
             return
-        if self._api is None:
+        if self._api is None and self._api_of is None:
             log.info("reconciliation is off: no realtimekit.api_token")
             return
         self._task = asyncio.create_task(self._run(), name="reconcile")
@@ -189,7 +192,7 @@ class Reconciler:
         """This round's calls for a meeting: its session if believed live, and each recording
         whose status has not changed since the previous round, an interval ago."""
         state = self._states.get(meeting_id)
-        if state is None:
+        if state is None or self._client(state) is None:
             return []
         partition = self._states.partition_of(meeting_id)
         checks = []
@@ -221,17 +224,18 @@ class Reconciler:
         self._slots.release()
 
     async def _call(self, check: _Check, state: MeetingState, at: dt.datetime) -> None:
-        assert self._api is not None
+        api = self._client(state)
+        assert api is not None
         kind = "session" if check.recording_id is None else "recording"
         try:
             if check.recording_id is None:
-                found = await self._api.active_session(check.meeting_id)
+                found = await api.active_session(check.meeting_id)
                 session = LiveSession(found.id, found.live_participants) if found else None
                 if found is not None and not found.live:
                     session = None
                 outcome = self._session_found(check, state, session, at)
             else:
-                polled = await self._api.get_recording(check.recording_id)
+                polled = await api.get_recording(check.recording_id)
                 outcome = self._recording_found(check, state, polled, at)
         except RtkApiError as exc:
             outcome = self._failed(kind, check, exc)
@@ -241,6 +245,10 @@ class Reconciler:
         else:
             self._failures = 0
         self._count(kind, outcome)
+
+    def _client(self, state: MeetingState) -> RecordingApi | None:
+        """The RTK client of the meeting's app (None: it has no API token)."""
+        return self._api if self._api_of is None else self._api_of(state.app)
 
     def _session_found(
         self, check: _Check, state: MeetingState, session: LiveSession | None, at: dt.datetime

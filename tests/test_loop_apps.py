@@ -1,0 +1,169 @@
+"""Two RTK apps behind one router, against one emulator serving both by path: each app
+decides by its own policy and mode and calls RTK with its own client, every record names its
+app, and one app's failing API does not hold up the other's events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from router.emulator import RunningEmulator
+from tests.plugins.e2e import Loop, RunningRouter, app_config, eventually, wire
+
+APP_B = "emulator-app-b"
+
+
+def b_source(emulator: RunningEmulator) -> list[dict[str, Any]]:
+    key = {"scheme": "rtk-rsa", "public_key_url": emulator.public_key_url}
+    return [{"name": "realtimekit-b", "path": "/webhooks/b", "signature": key}]
+
+
+# alpha (enforce): private meetings are skipped, any other join starts, the last leave stops.
+ALPHA = {
+    "mode": "enforce",
+    "rules": [
+        {"name": "a-private", "when": {"meeting.title": {"regex": "^Private"}}, "action": "skip"},
+        {"name": "a-start", "action": "start_recording"},
+        {
+            "name": "a-stop",
+            "on": "meeting.participantLeft",
+            "when": {"session.participants": 0},
+            "action": "stop_recording",
+        },
+    ],
+}
+# beta (shadow): two present would start, fewer is skipped, the last leave would stop.
+BETA = {
+    "mode": "shadow",
+    "rules": [
+        {
+            "name": "b-start",
+            "when": {"session.participants": {"gte": 2}},
+            "action": "start_recording",
+        },
+        {"name": "b-alone", "action": "skip"},
+        {
+            "name": "b-stop",
+            "on": "meeting.participantLeft",
+            "when": {"session.participants": 0},
+            "action": "stop_recording",
+        },
+    ],
+}
+
+
+def two_apps(alpha: dict[str, Any], beta: dict[str, Any]) -> Callable[[RunningEmulator], Any]:
+    def apps(emulator: RunningEmulator) -> list[dict[str, Any]]:
+        return [
+            app_config(emulator, "alpha", emulator.config.app_id, ["realtimekit"], alpha),
+            app_config(emulator, "beta", APP_B, ["realtimekit-b"], beta),
+        ]
+
+    return apps
+
+
+async def make_two_apps(
+    make_loop: Callable[..., Awaitable[Loop]], alpha: dict[str, Any], beta: dict[str, Any]
+) -> tuple[Loop, RunningRouter]:
+    loop = await make_loop(
+        {"more_apps": {APP_B: "token-b"}},
+        sources=b_source,
+        apps=two_apps(alpha, beta),
+    )
+    router = await loop.start_router()
+    await wire(loop, router)
+    await loop.control("PUT", f"/apps/{APP_B}/webhooks/url", {"url": router.url + "/webhooks/b"})
+    return loop, router
+
+
+def script(meeting: str, title: str, *people: str, leave: bool = False) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [
+        {"at": 0.2 * i, "action": "join", "participant": who} for i, who in enumerate(people)
+    ]
+    if leave:
+        n = len(people)
+        steps += [
+            {"at": 0.2 * (n + i), "action": "leave", "participant": who}
+            for i, who in enumerate(people)
+        ]
+    return {"meeting_id": meeting, "title": title, "end_when_empty": False, "steps": steps}
+
+
+def outcomes(decisions: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
+    return [(d["trigger"], d["rule"], d["outcome"]) for d in decisions]
+
+
+async def test_two_apps_decide_by_their_own_rules_and_name_their_app(
+    make_loop: Callable[..., Awaitable[Loop]],
+) -> None:
+    loop, _router = await make_two_apps(make_loop, ALPHA, BETA)
+    await loop.play(script("m-alpha", "Weekly", "ann", leave=True))
+    await loop.play(script("m-alpha-private", "Private chat", "ann"))
+    await loop.control(
+        "POST", f"/apps/{APP_B}/meetings/play", script("m-beta", "Weekly", "bob", "cy", leave=True)
+    )
+
+    alpha = await loop.decisions("m-alpha", expect=2)
+    assert outcomes(alpha) == [
+        ("meeting.participantJoined", "a-start", "started"),
+        ("meeting.participantLeft", "a-stop", "stopped"),
+    ]
+    [private] = await loop.decisions("m-alpha-private", expect=1)
+    assert (private["rule"], private["outcome"]) == ("a-private", "skipped")
+    beta = await loop.decisions("m-beta", expect=4)
+    assert outcomes(beta) == [
+        ("meeting.participantJoined", "b-alone", "skipped"),
+        ("meeting.participantJoined", "b-start", "shadow"),
+        ("meeting.participantLeft", None, "no_match"),
+        ("meeting.participantLeft", "b-stop", "shadow"),
+    ]
+    assert {d["mode"] for d in alpha} == {"enforce"}
+    assert {d["mode"] for d in beta} == {"shadow"}
+    assert alpha[0]["policy_version"] != beta[0]["policy_version"]
+
+    # alpha's calls went to alpha's app only; beta (shadow) changed nothing in its app.
+    [start] = await loop.starts("m-alpha")
+    assert f"/realtime/kit/{loop.emulator.config.app_id}/" in start["path"]
+    beta_calls = await loop.control("GET", f"/apps/{APP_B}/calls")
+    rows = beta_calls["calls"] if isinstance(beta_calls, dict) else beta_calls
+    assert [c for c in rows if c["call"] in ("start_recording", "stop_recording")] == []
+    assert await loop.control("GET", f"/apps/{APP_B}/recordings?meeting_id=m-beta") == []
+
+    # Every record on every topic carries its app, in its value and its header.
+    apps = {"m-alpha": "alpha", "m-alpha-private": "alpha", "m-beta": "beta"}
+    for topic in ("meetings", "decisions", "recordings"):
+        records = await loop.topic(topic)
+        assert records, topic
+        for record in records:
+            expected = apps[(record.key or b"").decode()]
+            assert json.loads(record.value or b"{}")["app"] == expected, topic
+            assert dict(record.headers)["router-app"] == expected.encode(), topic
+    recorded = {json.loads(r.value or b"{}")["meeting_id"] for r in await loop.topic("recordings")}
+    assert recorded == {"m-alpha"}
+    for webhook in await loop.topic("webhooks"):
+        expected = apps[(webhook.key or b"").decode()]
+        assert dict(webhook.headers)["router-app"] == expected.encode()
+
+
+async def test_one_apps_failing_api_does_not_hold_up_the_other(
+    make_loop: Callable[..., Awaitable[Loop]],
+) -> None:
+    start_both = {"mode": "enforce", "rules": [{"name": "start", "action": "start_recording"}]}
+    loop, _router = await make_two_apps(make_loop, start_both, start_both)
+    # alpha's API answers 500 to every start for as long as the test runs.
+    await loop.control(
+        "POST", "/faults", {"status": 500, "count": 10_000, "calls": ["start_recording"]}
+    )
+    await loop.play(script("m-down", "Weekly", "ann"))
+    await eventually(lambda: loop.calls("start_recording"))  # alpha is retrying
+
+    await loop.control("POST", f"/apps/{APP_B}/meetings/play", script("m-up", "Weekly", "bob"))
+    [served] = await loop.decisions("m-up", expect=1)
+    assert (served["app"], served["outcome"]) == ("beta", "started")
+    # ...while alpha's start is still being retried: no decision for it yet.
+    assert await loop.decisions("m-down", expect=0, timeout=0) == []
+    assert all(c["status"] == 500 for c in await loop.calls("start_recording"))
+    beta_calls = await loop.control("GET", f"/apps/{APP_B}/calls")
+    rows = beta_calls["calls"] if isinstance(beta_calls, dict) else beta_calls
+    assert [c["status"] for c in rows if c["call"] == "start_recording"] == [201]
