@@ -276,6 +276,34 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
 
 
+def app_policies(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> dict[str, PolicyConfig | list[str]]:
+    """Each app's policy of the file at `path`, validated on its own (or its problems), so that
+    a reload takes the good ones of a file whose other parts are wrong. Empty when the file
+    cannot be read or has no list of apps."""
+    shown = os.fspath(path)
+    try:
+        doc = load_yaml(Path(path).read_text(encoding="utf-8"), os.environ if env is None else env)
+    except (OSError, yaml.YAMLError):
+        return {}
+    apps = doc.data.get("apps") if isinstance(doc.data, dict) else None
+    found: dict[str, PolicyConfig | list[str]] = {}
+    for i, app in enumerate(apps if isinstance(apps, list) else []):
+        if not isinstance(app, dict) or not isinstance(app.get("name"), str):
+            continue
+        at = ("apps", i, "policy")
+        mine = [
+            f"{shown}:{doc.line_of(p)}: {dotted(p)}: {m}" for p, m in doc.problems if p[:3] == at
+        ]
+        try:
+            policy = PolicyConfig.model_validate(app.get("policy") or {})
+        except ValidationError as exc:
+            mine.extend(_describe(exc, doc, shown, at))
+        found[app["name"]] = mine or policy
+    return found
+
+
 def app_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
     """What is wrong with how the apps and sources of an otherwise valid file fit together."""
     apps = data.get("apps")
@@ -317,10 +345,13 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return out or "(root)"
 
 
-def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
+def _describe(
+    exc: ValidationError, doc: YamlDocument, shown: str, at: tuple[str | int, ...] = ()
+) -> list[str]:
+    """The problems of `exc`, raised validating the part of the file at `at`."""
     lines = []
     for error in exc.errors(include_url=False):
-        path = _data_path(doc.data, error["loc"])
+        path = _data_path(doc.data, (*at, *error["loc"]))
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
         message = _message(error, told=doc.told(path))
