@@ -57,8 +57,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.apps = Apps.from_settings(self.settings)
-        first = self.first_app
-        self.metrics.set_policy(first.policy.version, first.mode)
+        for app in self.apps.values():
+            self.metrics.set_policy(app.policy.version, app.mode, app.name)
 
     @property
     def first_app(self) -> App:
@@ -84,8 +84,7 @@ class Runtime:
         self.apps = self.apps.replaced(changed)
         if app is None:
             self.settings = self.settings.model_copy(update={"policy": config})
-        if changed is self.first_app or app == self.first_app.name:
-            self.metrics.set_policy(changed.policy.version, changed.mode)
+        self.metrics.set_policy(changed.policy.version, changed.mode, app)
         if self.processor is not None:
             self.processor.use_policy(changed.policy, changed.mode, app)
         log.info(
@@ -114,7 +113,7 @@ def create_app(
     health_interval: float = 2.0,
 ) -> web.Application:
     """The application for `settings`; `bootstrap` overrides where Kafka is (tests)."""
-    metrics = metrics or Metrics()
+    metrics = metrics or Metrics(apps=settings.apps is not None)
     connections = Connections(settings.server, metrics)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -225,7 +224,7 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
             policy=app.policy,
             mode=app.mode,
             rtk=app.rtk,
-            metrics=runtime.metrics,
+            metrics=runtime.metrics.for_app(app.name),
             now=now,
             app=app.name,
         )

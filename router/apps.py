@@ -67,7 +67,7 @@ class App:
             account_id=rtk.account_id,
             app_id=rtk.app_id,
             api_token=token,
-            metrics=metrics,
+            metrics=metrics.for_app(self.name),
             retry_seconds=rtk.retry_seconds,
             request_timeout=rtk.request_timeout_seconds,
             max_answer_bytes=rtk.max_answer_bytes,

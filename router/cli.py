@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", help=config_help)
 
+    app_help = "the app whose policy to use (the apps form; needed when it has several)"
     explain = commands.add_parser("explain", help="show the policy decision for one event")
     explain.add_argument("--config", help=config_help)
     explain.add_argument("event", type=Path, help="an RTK webhook body (JSON file)")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="status of the recording known to be active (default: none)",
     )
+    explain.add_argument("--app", help=app_help)
 
     send = commands.add_parser("send", help="send a correctly signed webhook")
     send.add_argument("event", help="a JSON file, or an RTK event name for a sample payload")
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument(
         "--json", action="store_true", help="one JSON object per line (default: text lines)"
     )
+    why.add_argument("--app", help="only the records of this app (the apps form)")
 
     keygen = commands.add_parser("keygen", help="write an RSA-2048 key pair for local signing")
     keygen.add_argument(

@@ -152,7 +152,8 @@ class Receiver:
             log.exception("unexpected error handling a delivery", extra={"source": name})
             status, answer = status_for(exc)
         label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
-        self._metrics.inc(self._metrics.webhooks, name, label, str(status))
+        metrics = self._metrics.for_app(self._apps.get(name))
+        metrics.inc(metrics.webhooks, name, label, str(status))
         if status >= 300 or self._settings.server.access_log:
             shown = event if event in RTK_EVENTS else label
             _log_delivery(

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from router.config import KafkaConfig
 from router.core.story import TOPICS, Story, StoryRecord, build_story
+from router.envelope import APP
 from router.kafka import Consumed, read_key_partitions, reader_bootstrap
 
 
-async def read_story(config: KafkaConfig, meeting_id: str) -> Story:
-    """The story of `meeting_id` as the topics tell it now. Raises LookupError naming a topic
-    that does not exist, and KafkaError/OSError (`router.kafka.BROKER_ERRORS`) when the
-    broker cannot be reached."""
+async def read_story(config: KafkaConfig, meeting_id: str, *, app: str | None = None) -> Story:
+    """The story of `meeting_id` as the topics tell it now (with `app`, of that app's records
+    only). Raises LookupError naming a topic that does not exist, and KafkaError/OSError
+    (`router.kafka.BROKER_ERRORS`) when the broker cannot be reached."""
     names = {getattr(config.topics, topic): topic for topic in TOPICS}
     key = meeting_id.encode()
     records: list[StoryRecord] = []
     batches = read_key_partitions(config, reader_bootstrap(config), list(names), key)
     async for batch in batches:
         records.extend(_record(names[m.topic], m) for m in batch)
+    if app is not None:
+        records = [r for r in records if r.headers.get(APP) == app]
     return build_story(meeting_id, records)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from router.emulator import RunningEmulator
+from router.story import read_story
 from tests.plugins.e2e import Loop, RunningRouter, app_config, eventually, wire
 
 APP_B = "emulator-app-b"
@@ -97,7 +98,7 @@ def outcomes(decisions: list[dict[str, Any]]) -> list[tuple[str, str | None, str
 async def test_two_apps_decide_by_their_own_rules_and_name_their_app(
     make_loop: Callable[..., Awaitable[Loop]],
 ) -> None:
-    loop, _router = await make_two_apps(make_loop, ALPHA, BETA)
+    loop, router = await make_two_apps(make_loop, ALPHA, BETA)
     await loop.play(script("m-alpha", "Weekly", "ann", leave=True))
     await loop.play(script("m-alpha-private", "Private chat", "ann"))
     await loop.control(
@@ -144,6 +145,26 @@ async def test_two_apps_decide_by_their_own_rules_and_name_their_app(
     for webhook in await loop.topic("webhooks"):
         expected = apps[(webhook.key or b"").decode()]
         assert dict(webhook.headers)["router-app"] == expected.encode()
+
+    # `router why --app`: a meeting's story from its app's records only.
+    story = await read_story(loop.settings.kafka, "m-alpha", app="alpha")
+    assert story.verdict is not None
+    assert story.verdict.to_json()["verdict"] == "recorded"
+    assert (await read_story(loop.settings.kafka, "m-alpha", app="beta")).verdict is None
+
+    # The metrics of an app carry its name.
+    version = beta[0]["policy_version"]
+    async with loop.http.get(router.url + "/metrics") as response:
+        metrics = await response.text()
+    for line in (
+        'router_decisions_total{app="alpha",outcome="started"} 1.0',
+        'router_decisions_total{app="beta",outcome="shadow"} 2.0',
+        'router_rtk_api_calls_total{app="alpha",call="start_recording",outcome="ok"} 1.0',
+        'router_webhooks_total{app="beta",event="meeting.participantJoined",'
+        'source="realtimekit-b",status="200"} 2.0',
+        f'router_policy_info{{app="beta",mode="shadow",policy_version="{version}"}} 1.0',
+    ):
+        assert line in metrics, line
 
 
 async def test_one_apps_failing_api_does_not_hold_up_the_other(

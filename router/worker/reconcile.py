@@ -152,7 +152,7 @@ class Reconciler:
             meeting_id = found.event.meeting_id
             current = self._states.get(meeting_id)
             if meeting_id in busy or found.partition not in owned or current is not found.snapshot:
-                self._count(found.check, "stale")
+                self._count(found.check, "stale", found.snapshot.app)
                 continue
             synthetic = Synthetic.of(found.event, found.partition, found.at, source="reconcile")
             entries.append(Entry(synthetic, _STANDIN))
@@ -244,7 +244,7 @@ class Reconciler:
             outcome = "error"
         else:
             self._failures = 0
-        self._count(kind, outcome)
+        self._count(kind, outcome, state.app)
 
     def _client(self, state: MeetingState) -> RecordingApi | None:
         """The RTK client of the meeting's app (None: it has no API token)."""
@@ -306,8 +306,9 @@ class Reconciler:
             return "rate_limited" if status == 429 else "error"
         return "error"
 
-    def _count(self, check: str, outcome: str) -> None:
-        self._metrics.inc(self._metrics.reconcile, check, outcome)
+    def _count(self, check: str, outcome: str, app: str | None) -> None:
+        metrics = self._metrics.for_app(app)
+        metrics.inc(metrics.reconcile, check, outcome)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
