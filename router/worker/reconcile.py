@@ -115,6 +115,9 @@ class Reconciler:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refused: str | None = None
+        # Apps of the `apps` form whose calls RTK refused: their meetings are no longer checked,
+        # and the other apps' go on (the router stays ready: it still serves their webhooks).
+        self._refused_apps: set[str] = set()
 
     def start(self) -> None:
         """Run in the background until `stop`; nothing when off or without an RTK client."""
@@ -192,7 +195,7 @@ class Reconciler:
         """This round's calls for a meeting: its session if believed live, and each recording
         whose status has not changed since the previous round, an interval ago."""
         state = self._states.get(meeting_id)
-        if state is None or self._client(state) is None:
+        if state is None or self._client(state) is None or state.app in self._refused_apps:
             return []
         partition = self._states.partition_of(meeting_id)
         checks = []
@@ -280,6 +283,17 @@ class Reconciler:
 
     def _failed(self, kind: str, check: _Check, exc: RtkApiError) -> str:
         status = exc.status
+        app = check.snapshot.app
+        if status in (401, 403) and self._api_of is not None and app is not None:
+            if app not in self._refused_apps:
+                self._refused_apps.add(app)
+                log.error(
+                    "reconciliation stopped for this app: RTK refused its calls with HTTP %s; "
+                    "check its realtimekit.api_token and its permissions",
+                    status,
+                    extra={"app": app},
+                )
+            return "unauthorized"
         if status in (401, 403):
             if self._refused is None:
                 self._refused = (
