@@ -9,10 +9,12 @@ committed offsets (it commits an event once its effects are acknowledged), what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bench import feed, probe, profile
 from bench.bodies import Signed
@@ -80,6 +82,25 @@ async def run_worker(run: Run, name: str, items: Sequence[Signed], *, record: bo
     """A fresh broker with `items` on its webhooks log, then `router serve --role worker` on
     it, until its group has committed them all (or `drain_timeout` passes). With `record` the
     policy starts a recording for each `Rec…` meeting, else its rule matches no meeting."""
+    async with worked_log(run, name, items, record=record) as worked:
+        return worked.drained
+
+
+@dataclass(frozen=True)
+class Worked:
+    """A log a worker has processed, on a broker still running: what the worker did, where
+    the broker is, and the worker's config."""
+
+    drained: Drained
+    bootstrap: str
+    config: dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def worked_log(
+    run: Run, name: str, items: Sequence[Signed], *, record: bool
+) -> AsyncIterator[Worked]:
+    """`run_worker`, with the broker kept running (the worker stopped) inside the block."""
     broker_port = free_port()
     broker = run.procs.broker(f"{name}-broker", broker_port)
     worker: Child | None = None
@@ -113,8 +134,10 @@ async def run_worker(run: Run, name: str, items: Sequence[Signed], *, record: bo
         if record:
             wanted = recorded_meetings(items)
             starts = await probe.emulator_starts(run.http, run.emulator.base_url)
-            return replace(drained, starts=len(wanted & starts.keys()), recorded=len(wanted))
-        return drained
+            drained = replace(drained, starts=len(wanted & starts.keys()), recorded=len(wanted))
+        await run.procs.stop(worker)
+        worker = None
+        yield Worked(drained, bootstrap, config)
     finally:
         if worker is not None:
             await run.procs.stop(worker)

@@ -18,6 +18,7 @@ PHASES = (
     "verify",
     "reconcile",
     "hostile",
+    "backtest",
 )
 JOINS_EACH = 10  # joins of distinct participants per meeting in the drain phase
 RECORD_EVERY = 10  # one meeting in this many is recorded in the drain phase's second run
@@ -59,6 +60,11 @@ class Plan:
         return self.drain_meetings * JOINS_EACH
 
     @property
+    def needs_drain_log(self) -> bool:
+        """Whether a phase runs on the drain phase's webhooks (the drain, the backtest)."""
+        return not {"drain", "backtest"} <= self.skip
+
+    @property
     def bare_loop(self) -> str:
         """The bare server's event loop: the router's own (uvloop when installed) unless set."""
         if self.loop != "auto":
@@ -90,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--drain-meetings",
         type=int,
-        help=f"meetings of the worker-drain phase, {JOINS_EACH} joins each "
+        help=f"meetings of the worker-drain and backtest phases, {JOINS_EACH} joins each "
         "(default 5000, quick 2000)",
     )
     p.add_argument(

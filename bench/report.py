@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.backtest_phases import Backtested
 from bench.core_phase import Core
 from bench.drain_phases import Drain
 from bench.hostile_phases import Hostile
@@ -35,12 +36,13 @@ class Figures:
     verify: Verify | None = None
     reconcile: Reconciling | None = None  # latency without and with reconciliation (no target)
     hostile: Hostile | None = None
+    backtest: Backtested | None = None
     fixed_rate: float = 1000.0
     join_rate: float = 200.0
 
 
 def targets(f: Figures) -> list[Target]:
-    """The seven targets of the benchmark, in report order."""
+    """The eight targets of the benchmark, in report order."""
     bare_rps = f.bare.wrk.rps if f.bare else NAN
     one_rps = f.one.wrk.rps if f.one else NAN
     two_rps = f.two.wrk.rps if f.two else NAN
@@ -73,6 +75,13 @@ def targets(f: Figures) -> list[Target]:
             f.verify.ratio if f.verify else NAN,
             0.8,
             "x",
+            True,
+        ),
+        Target(
+            "router backtest replay",
+            f.backtest.rate if f.backtest else NAN,
+            5000,
+            "events/s",
             True,
         ),
     ]
@@ -170,6 +179,15 @@ def summary(f: Figures) -> list[str]:
                 "webhooks, connections held",
                 f"p50 {held.latency.p50:.2f} ms, p99 {held.latency.p99:.2f} ms, "
                 f"failed {held.failed} (calm p99 {f.hostile.calm.latency.p99:.2f} ms)",
+            )
+        )
+    if f.backtest:
+        b = f.backtest
+        lines.append(
+            _row(
+                "router backtest",
+                f"{b.rate:>8,.0f} events/s   {b.events:,} events in {b.wall_seconds:.2f} s "
+                f"({b.cpu_rate:,.0f} per CPU second), {b.changed:,} decisions changed",
             )
         )
     lines += ["", "Targets", "-------"]

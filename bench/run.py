@@ -83,7 +83,7 @@ def prepare(plan: Plan, private_pem: bytes, workdir: Path) -> dict[str, list[Sig
     for name, size in sizes.items():
         title = f"{RECORD_TITLE_PREFIX} meeting" if name == "joins" else "Weekly sync"
         sets[name] = sign_all(private_pem, make_bodies(size, title, now))
-    if "drain" not in plan.skip:
+    if plan.needs_drain_log:
         drain = meeting_joins(plan.drain_meetings, JOINS_EACH, drain_title, now)
         sets["drain"] = sign_all(private_pem, drain)
         sizes["drain"] = len(drain)

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from bench import (
+    backtest_phases,
     core_phase,
     drain_phases,
     hostile_phases,
@@ -61,6 +62,7 @@ async def execute(
             await _throughput(run, figures, script, sets)
             await _policy(run, figures, sets)
             await _drain(run, figures, sets)
+            await _backtest(run, figures, sets)
             await _verify(run, figures, script, sets["warm"])
             await _reconcile(run, figures, sets["fixed"])
             await _hostile(run, figures, sets["fixed"])
@@ -196,6 +198,35 @@ async def _drain(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
         f"    the core alone (Processor.step in this process, no Kafka, policy matching no "
         f"meeting): {c.best_us:.0f} µs CPU per event, the least of {core_phase.ROUNDS} rounds "
         f"(median {c.median_us:.0f})"
+    )
+
+
+async def _backtest(run: Run, f: Figures, sets: dict[str, list[Any]]) -> None:
+    plan, say = run.options, run.say
+    if "backtest" in plan.skip:
+        return
+    items = sets["drain"]
+    say(
+        f"\n[10] router backtest: the {len(items):,} joins of [6] decided by a worker with the "
+        f"recording policy, then replayed with a candidate that starts at the third join"
+    )
+    f.backtest = b = await backtest_phases.backtest(run, items)
+    w = b.drained
+    say(
+        f"    the worker that decided them: {w.processed:,} of {w.events:,} in "
+        f"{w.wall_seconds:.1f} s; recordings the emulator started: {w.starts or 0:,}"
+    )
+    say(
+        f"    router backtest --json: {b.events:,} events, {b.decisions:,} recorded decisions "
+        f"compared, {b.changed:,} changed, {b.gained} gained, {b.lost} lost"
+    )
+    say(
+        f"    {b.wall_seconds:.2f} s from the command's start to its exit (imports, reading "
+        f"both topics and the replay): {b.rate:,.0f} events/s"
+    )
+    say(
+        f"    its CPU (all its processes): {b.cpu_seconds:.2f} s: {b.cpu_rate:,.0f} events per "
+        "CPU second (its rate on one core of its own)"
     )
 
 

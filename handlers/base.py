@@ -32,7 +32,8 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Ports:
-    """The outside as handlers see it. `rtk` is None when no API token is configured."""
+    """The outside as handlers see it. `rtk` is None when no API token is configured (the RTK
+    client in the worker, answers that call nothing in `router backtest`)."""
 
     policy: Policy
     mode: Mode

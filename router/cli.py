@@ -1,5 +1,5 @@
-"""The `router` command: serve, check-config, explain, send, tail, why, keygen, broker,
-emulate.
+"""The `router` command: serve, check-config, explain, send, tail, why, backtest, keygen,
+broker, emulate.
 
 Every expected failure of every command ends in one line on stderr, `router: ...`, and an exit
 code: 2 for usage and configuration (a bad option, a configuration problem, a file that cannot
@@ -147,6 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one JSON object per line (default: text lines)"
     )
     why.add_argument("--app", help="only the records of this app (the apps form)")
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay the webhooks log with a candidate policy and compare its decisions",
+    )
+    backtest.add_argument("--config", required=True, help="the candidate configuration")
+    backtest.add_argument(
+        "--from",
+        dest="since",
+        metavar="RFC3339",
+        help="replay webhooks received from then on (default: the log's earliest)",
+    )
+    backtest.add_argument(
+        "--until",
+        metavar="RFC3339",
+        help="replay webhooks received until then (default: the log's end)",
+    )
+    backtest.add_argument(
+        "--json", action="store_true", help="one JSON document (default: a text report)"
+    )
+    backtest.add_argument(
+        "--app", help="replay this app's webhooks only (the apps form; default: every app)"
+    )
 
     keygen = commands.add_parser("keygen", help="write an RSA-2048 key pair for local signing")
     keygen.add_argument(

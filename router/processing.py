@@ -2,7 +2,9 @@
 family's handler, and turned into the messages to publish (records, dead-letter, new state).
 
 `step` goes as far as it can without RTK; an event whose decision needs RTK comes back
-`Waiting`, and `resume` carries out its requests. Nothing here produces or commits: the worker
+`Waiting`, and `resume` carries out its requests. `handle` and `complete` do the same but hand
+back the handler's result as it is (`Handled`), before any message is built from it: what
+`router backtest` compares. Nothing here produces or commits: the worker
 publishes what comes back and commits the offset only after the broker acknowledged all of it.
 A body already processed for the meeting (its SHA-256, remembered in the meeting's state)
 yields nothing: RTK's retries and a replay after a crash do not decide twice.
@@ -95,6 +97,25 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Handled:
+    """An event its handler has handled: the result, before messages are built from it."""
+
+    context: _Context
+    result: HandlerResult
+
+    @property
+    def meeting_id(self) -> str:
+        return self.context.meeting_id
+
+    @property
+    def state(self) -> MeetingState:
+        """The meeting after the event, with the delivery remembered (a synthetic event has no
+        delivery to remember)."""
+        seen = self.context.seen
+        return self.result.state if seen is None else self.result.state.mark_seen(seen)
+
+
+@dataclass(frozen=True)
 class Processed:
     """What became of one webhook: the meeting's new state (None: unchanged) and messages."""
 
@@ -159,8 +180,14 @@ class Processor:
     def step(self, logged: Logged, state: MeetingState | None) -> Processed | Waiting:
         """Process one webhook given the meeting's state before it, as far as it goes without
         RTK: the result, or the event `Waiting` on its first RTK request."""
+        handled = self.handle(logged, state)
+        return self._finish(handled) if isinstance(handled, Handled) else handled
+
+    def handle(self, logged: Logged, state: MeetingState | None) -> Processed | Handled | Waiting:
+        """`step`, with the handler's result handed back as it is (`Handled`); Processed for
+        an event no handler takes (malformed, a duplicate, of an unknown type) or that failed."""
         if isinstance(logged, Synthetic):
-            return self._step_synthetic(logged, state)
+            return self._handle_synthetic(logged, state)
         parsed = self._parse(logged)
         if isinstance(parsed, Processed):
             return parsed
@@ -183,7 +210,9 @@ class Processor:
         context = _Context(logged, event.name, meeting_id, state, seen, delivery, ports)
         return self._handle(event, context)
 
-    def _step_synthetic(self, logged: Synthetic, state: MeetingState | None) -> Processed | Waiting:
+    def _handle_synthetic(
+        self, logged: Synthetic, state: MeetingState | None
+    ) -> Processed | Handled | Waiting:
         event = logged.event
         delivery = Delivery(logged.delivery_id, logged.received_at or self._now(), logged.source)
         ports = self._ports_of(logged, state)
@@ -191,44 +220,58 @@ class Processor:
         context = _Context(logged, event.name, event.meeting_id, state, None, delivery, ports)
         return self._handle(event, context)
 
-    def _handle(self, event: object, context: _Context) -> Processed | Waiting:
+    def _handle(self, event: object, context: _Context) -> Processed | Handled | Waiting:
         """Run the event's handler as far as it goes without RTK."""
         handler = handler_for(event)
         assert handler is not None  # every known and synthetic event type has a handler
         try:
             outcome = handler(event, context.state, context.delivery, context.ports)
             if isinstance(outcome, HandlerResult):
-                return self._finish(context, outcome)
+                return Handled(context, outcome)
             request = next(outcome)
         except StopIteration as done:
-            return self._finish(context, done.value)
+            return Handled(context, done.value)
         except Exception as exc:
             return self._failed(context, exc)
         return Waiting(context, outcome, request)
 
     async def resume(self, waiting: Waiting) -> Processed:
         """Carry out the RTK requests of a waiting event, then finish it."""
+        done = await self.complete(waiting)
+        return self._finish(done) if isinstance(done, Handled) else done
+
+    async def complete(self, waiting: Waiting) -> Handled | Processed:
+        """Carry out the RTK requests of a waiting event: its handler's result (Processed:
+        the handler failed)."""
         context = waiting.context
         try:
             api = context.ports.rtk or _no_client(waiting.request)
             result = await drive(waiting.flow, api, waiting.request)
         except Exception as exc:
             return self._failed(context, exc)
-        return self._finish(context, result)
+        return Handled(context, result)
 
     async def process(self, logged: Logged, state: MeetingState | None) -> Processed:
         """Process one webhook to its end, RTK requests included."""
         stepped = self.step(logged, state)
         return await self.resume(stepped) if isinstance(stepped, Waiting) else stepped
 
-    def _finish(self, context: _Context, result: HandlerResult) -> Processed:
+    def _finish(self, handled: Handled) -> Processed:
+        """The messages of a handled event; a failure building them is the handler's."""
+        try:
+            return self._messages(handled)
+        except Exception as exc:
+            return self._failed(handled.context, exc)
+
+    def _messages(self, handled: Handled) -> Processed:
+        context, result = handled.context, handled.result
         meeting_id, delivery = context.meeting_id, context.delivery
         app = context.ports.app
         messages = [self._message(r, meeting_id, delivery, app) for r in result.records]
-        if context.seen is None:
+        if context.seen is None:  # (a reconciliation finding: no delivery to dead-letter)
             if result.dead_letter is not None:
                 log.warning("reconciliation failed", extra={"error": result.dead_letter.reason})
-            return Processed(meeting_id, result.state, tuple(messages))
+            return Processed(meeting_id, handled.state, tuple(messages))
         if result.dead_letter is not None:
             messages.append(self._dead_letter_copy(context.logged, result.dead_letter))
         name = context.event_name
@@ -237,7 +280,7 @@ class Processor:
             name if name in RTK_EVENTS else "other",
             "dead_letter" if result.dead_letter else "ok",
         )
-        return Processed(meeting_id, result.state.mark_seen(context.seen), tuple(messages))
+        return Processed(meeting_id, handled.state, tuple(messages))
 
     def _failed(self, context: _Context, exc: Exception) -> Processed:
         """A handler that raised: a bug, so the event is dead-lettered rather than retried."""

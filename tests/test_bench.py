@@ -9,10 +9,12 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench import core_phase, hostile_phases, machine, profile, report, stats
+from bench.backtest_phases import Backtested, candidate_config, summary_of
 from bench.bodies import Signed, join_body, make_bodies, meeting_joins, sign_all, write_wrk_data
 from bench.configs import NEVER_TITLE_PREFIX, Emulator, router_config, write_keys
 from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
@@ -240,16 +242,21 @@ def test_drain_figures_leave_the_start_up_out() -> None:
     assert math.isnan(per_event_us(short, startup_cpu=0.5))
 
 
-def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
+def worker_config(tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The config of a worker on a broker the benchmark runs (as the drain's)."""
     keys = write_keys(tmp_path)
-    config = router_config(
+    return router_config(
         port=8081,
         broker_port=0,
         public_key=keys.public,
         emulator=Emulator("http://127.0.0.1:8787"),
         broker="127.0.0.1:9093",
-        title_prefix=NEVER_TITLE_PREFIX,
+        **options,
     )
+
+
+def test_a_never_matching_policy_validates(tmp_path: Path) -> None:
+    config = worker_config(tmp_path, title_prefix=NEVER_TITLE_PREFIX)
     settings = parse_config(json.dumps(config), "bench.json", {}).settings
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9093"
     assert config["policy"]["rules"][0]["when"] == {
@@ -308,3 +315,38 @@ def test_the_summary_and_report_have_the_held_connections_figures() -> None:
     lines = hostile_phases.describe(hostile)
     assert "1,405 of 2,000 idle connections closed" in lines[2]
     assert "300 of 300 slow bodies still open" in lines[2]
+
+
+def test_the_backtest_candidate_waits_for_a_third_participant(tmp_path: Path) -> None:
+    config = worker_config(tmp_path)
+    candidate = candidate_config(config)
+    settings = parse_config(json.dumps(candidate), "candidate.json", {}).settings
+    [rule] = settings.policy.rules
+    assert rule.name == config["policy"]["rules"][0]["name"]
+    assert candidate["policy"]["rules"][0]["when"] == {
+        "meeting.title": {"regex": "^Rec"},
+        "session.participants": {"gte": 3},
+    }
+    assert config["policy"]["rules"][0]["when"] == {"meeting.title": {"regex": "^Rec"}}
+
+
+def test_the_backtest_summary_is_found_among_warnings_and_gives_the_target() -> None:
+    output = (
+        "warning: candidate.json:1: realtimekit.api_token: a literal secret\n"
+        '{"summary":{"events":50000,"changed":1500,"gained":[],"lost":["m"],'
+        '"recorded":{"started":500,"no_match":49500},"candidate":{}},"changed":[]}\n'
+    )
+    found = summary_of(output)
+    assert (found["events"], found["changed"], found["lost"]) == (50_000, 1_500, ["m"])
+    with pytest.raises(RuntimeError, match="printed no JSON"):
+        summary_of("warning: only this\n")
+
+    drained = Drained(50_000, 50_000, 6.5, 16.0, 6.0, 1_000)
+    backtested = Backtested(drained, 50_000, 50_000, 1_500, 0, 0, 8.0, 5.0)
+    assert (backtested.rate, backtested.cpu_rate) == (6_250, 10_000)
+    figures = report.Figures(backtest=backtested)
+    verdicts = {t.name: (t.value, t.passed) for t in report.targets(figures)}
+    assert verdicts["router backtest replay"] == (6_250, True)
+    assert "(10,000 per CPU second)" in "\n".join(report.summary(figures))
+    assert plan_from(parse_args(["--skip", "drain"])).needs_drain_log
+    assert not plan_from(parse_args(["--skip", "drain", "--skip", "backtest"])).needs_drain_log

@@ -8,6 +8,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from router.backtest import partition_groups, replay_groups
+from router.config import Settings
+from router.core.backtest import Comparison
+from router.core.policy import PolicyConfig
 from router.emulator import RunningEmulator
 from router.story import read_story
 from tests.plugins.e2e import Loop, RunningRouter, app_config, eventually, wire
@@ -91,6 +95,13 @@ def script(meeting: str, title: str, *people: str, leave: bool = False) -> dict[
     return {"meeting_id": meeting, "title": title, "end_when_empty": False, "steps": steps}
 
 
+async def backtest_summary(settings: Settings, app: str | None) -> dict[str, Any]:
+    groups = await partition_groups(settings)
+    replayed = Comparison.merged(await replay_groups(settings, groups, app=app))
+    summary: dict[str, Any] = replayed.as_json()["summary"]
+    return summary
+
+
 def outcomes(decisions: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
     return [(d["trigger"], d["rule"], d["outcome"]) for d in decisions]
 
@@ -151,6 +162,23 @@ async def test_two_apps_decide_by_their_own_rules_and_name_their_app(
     assert story.verdict is not None
     assert story.verdict.to_json()["verdict"] == "recorded"
     assert (await read_story(loop.settings.kafka, "m-alpha", app="beta")).verdict is None
+
+    # `router backtest --app`: that app's webhooks only, each judged by its app's candidate.
+    config = loop.settings.apps
+    assert config is not None
+    without_alone = [r for r in BETA["rules"] if r["name"] != "b-alone"]
+    beta_candidate = PolicyConfig.model_validate({**BETA, "rules": without_alone})
+    candidate = loop.settings.model_copy(
+        update={"apps": [config[0], config[1].model_copy(update={"policy": beta_candidate})]}
+    )
+    only_beta = await backtest_summary(candidate, "beta")
+    assert only_beta["changed"] == 1  # the first join: skipped -> no_match
+    assert only_beta["recorded"] == {"skipped": 1, "shadow": 2, "no_match": 1}
+    only_alpha = await backtest_summary(candidate, "alpha")
+    assert only_alpha["changed"] == 0
+    assert only_alpha["recorded"] == {"started": 1, "stopped": 1, "skipped": 1}
+    both = await backtest_summary(candidate, None)
+    assert both["events"] == only_alpha["events"] + only_beta["events"]
 
     # The metrics of an app carry its name.
     version = beta[0]["policy_version"]

@@ -23,6 +23,11 @@ _TIMESTAMP = re.compile(
     """,
     re.VERBOSE | re.ASCII,
 )
+# RFC 3339's date-time: a `T` (or, as its section 5.6 allows, a space) and a zone, always.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
 # Longer than any timestamp with nanoseconds and an offset: nothing longer is worth matching.
 _MAX_CHARS = 40
 
@@ -65,6 +70,14 @@ def _parse_text(value: str) -> dt.datetime | None:
         # Impossible dates (February 30th, hour 24, offsets of a day or more) and instants
         # that leave the datetime range once moved to UTC.
         return None
+
+
+def parse_rfc3339(value: str) -> dt.datetime | None:
+    """An aware UTC datetime from an RFC 3339 date-time given by an operator (the zone is
+    required), or None when it is not one."""
+    if not _RFC3339.fullmatch(value):
+        return None
+    return parse_timestamp(value)
 
 
 def _zone(text: str | None) -> dt.tzinfo:

@@ -40,8 +40,8 @@ def client_options(config: KafkaConfig, bootstrap: str) -> dict[str, Any]:
 
 
 def reader_bootstrap(config: KafkaConfig) -> str:
-    """Where a command that reads the topics of a running router (`tail`, `why`) finds the
-    broker: the embedded one of `router serve` listens on 127.0.0.1 at `embedded_port`."""
+    """Where a command that reads the topics of a running router (`tail`, `why`, `backtest`)
+    finds the broker: the embedded one of `router serve` listens on 127.0.0.1 at `embedded_port`."""
     return f"127.0.0.1:{config.embedded_port}" if config.embedded else config.bootstrap_servers
 
 

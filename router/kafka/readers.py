@@ -1,5 +1,6 @@
-"""Reading without a consumer group: whole partitions (restoring state), the partitions one
-key lies on (`router why`), topic metadata, and every partition of a topic (`router tail`)."""
+"""Reading without a consumer group: whole partitions (restoring state, `router backtest`), the
+partitions one key lies on (`router why`), topic metadata, and every partition of a topic
+(`router tail`)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ async def _started(config: KafkaConfig, bootstrap: str) -> AsyncIterator[Any]:
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=RESTORE_BATCH,
+        # The embedded broker holds every fetch this long, even with data to answer.
+        fetch_max_wait_ms=config.fetch_wait_ms,
         **client_options(config, bootstrap),
     )
     try:
