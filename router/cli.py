@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("--config", help=config_help)
 
-    app_help = "the app whose policy to use (the apps form; needed when it has several)"
+    app_help = (
+        "the app whose policy to use (the apps form; default: its only app, "
+        "needed when it has several)"
+    )
     explain = commands.add_parser("explain", help="show the policy decision for one event")
     explain.add_argument("--config", help=config_help)
     explain.add_argument("event", type=Path, help="an RTK webhook body (JSON file)")
@@ -146,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument(
         "--json", action="store_true", help="one JSON object per line (default: text lines)"
     )
-    why.add_argument("--app", help="only the records of this app (the apps form)")
+    why.add_argument(
+        "--app", help="only the records of this app (the apps form; default: every record)"
+    )
 
     backtest = commands.add_parser(
         "backtest",
