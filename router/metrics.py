@@ -50,6 +50,7 @@ class Metrics:
         self.apps = apps
         more = ["app"] if apps else []
         self._policies: dict[str, tuple[str, str]] = {}
+        self._views: dict[str, Metrics] = {}
         self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         r = self.registry
         if registry is None:
@@ -181,9 +182,13 @@ class Metrics:
         view whose app metrics carry `app`."""
         if not self.apps or app is None:
             return self
-        view = copy.copy(self)  # (the registry, metrics and cached children are shared)
-        for name in APP_METRICS:
-            setattr(view, name, cast(Counter, _OfApp(getattr(self, name), app)))
+        view = self._views.get(app)
+        if view is None:
+            # (the registry, metrics and cached children are shared; one view per app, made
+            # once, so that the children cached by `inc` stay one per label set)
+            view = self._views[app] = copy.copy(self)
+            for name in APP_METRICS:
+                setattr(view, name, cast(Counter, _OfApp(getattr(self, name), app)))
         return view
 
     def set_policy(self, version: str, mode: str, app: str | None = None) -> None:

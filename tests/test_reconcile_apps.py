@@ -43,3 +43,18 @@ async def test_each_meeting_is_checked_with_its_apps_client_and_a_refusal_stays_
 
     assert count("alpha", "unauthorized") == 1
     assert count("beta", "unauthorized") == 0
+
+
+def test_an_apps_metrics_view_is_made_once() -> None:
+    metrics = Metrics(apps=True)
+    assert metrics.for_app("alpha") is metrics.for_app("alpha")
+    assert metrics.for_app("alpha") is not metrics.for_app("beta")
+    assert metrics.for_app(None) is metrics
+    plain = Metrics()  # (the single-app form: no app label, no view)
+    assert plain.for_app("alpha") is plain
+    for _ in range(3):
+        view = metrics.for_app("alpha")
+        view.inc(view.decisions, "started")
+    labels = {"app": "alpha", "outcome": "started"}
+    assert metrics.registry.get_sample_value("router_decisions_total", labels) == 3
+    assert len(metrics._children) == 1  # (one cached child, however often the view is asked)
