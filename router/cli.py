@@ -1,5 +1,5 @@
-"""The `router` command: serve, check-config, explain, send, tail, why, backtest, keygen,
-broker, emulate.
+"""The `router` command: serve, check-config, explain, send, tail, why, backtest, console,
+keygen, broker, emulate.
 
 Every expected failure of every command ends in one line on stderr, `router: ...`, and an exit
 code: 2 for usage and configuration (a bad option, a configuration problem, a file that cannot
@@ -14,7 +14,7 @@ import argparse
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -76,13 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)"
     )
 
-    check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("--config", help=config_help)
+    commands.add_parser("check-config", help="validate a configuration file")
 
-    app_help = (
-        "the app whose policy to use (the apps form; default: its only app, "
-        "needed when it has several)"
-    )
     explain = commands.add_parser("explain", help="show the policy decision for one event")
     explain.add_argument("--config", help=config_help)
     explain.add_argument("event", type=Path, help="an RTK webhook body (JSON file)")
@@ -102,7 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="status of the recording known to be active (default: none)",
     )
-    explain.add_argument("--app", help=app_help)
 
     send = commands.add_parser("send", help="send a correctly signed webhook")
     send.add_argument("event", help="a JSON file, or an RTK event name for a sample payload")
@@ -149,9 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument(
         "--json", action="store_true", help="one JSON object per line (default: text lines)"
     )
-    why.add_argument(
-        "--app", help="only the records of this app (the apps form; default: every record)"
-    )
 
     backtest = commands.add_parser(
         "backtest",
@@ -172,9 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--json", action="store_true", help="one JSON document (default: a text report)"
     )
-    backtest.add_argument(
-        "--app", help="replay this app's webhooks only (the apps form; default: every app)"
-    )
 
     keygen = commands.add_parser("keygen", help="write an RSA-2048 key pair for local signing")
     keygen.add_argument(
@@ -185,10 +173,40 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092, help="port (default: 9092)")
     broker.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
 
+    console = commands.add_parser("console", help="serve the read-only web page for people")
+    console.add_argument("--config", help=config_help)
+    console.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    console.add_argument("--port", type=int, default=8081, help="listen port (default: 8081)")
+    console.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="ask for no credentials, only with a loopback --host (default: credentials from "
+        "console.username and console.password)",
+    )
+
+    _add_app_options(commands.choices, config_help)
+
     # The emulator's own parser reads its options (`router emulate --help` shows them), so
     # that the other commands do not import the emulator and its web server to start.
     commands.add_parser("emulate", help="run the RealtimeKit API emulator", add_help=False)
     return parser
+
+
+def _add_app_options(parsers: Mapping[str, argparse.ArgumentParser], config_help: str) -> None:
+    """`--config` of `check-config`, and `--app NAME` on the commands that read a policy or
+    the topics (the apps form), made later as they are."""
+    parsers["check-config"].add_argument("--config", help=config_help)
+    for command, app_help in _APP_OPTIONS.items():
+        parsers[command].add_argument("--app", help=app_help)
+
+
+_APP_OPTIONS = {
+    "explain": "the app whose policy to use (the apps form; default: its only app, "
+    "needed when it has several)",
+    "why": "only the records of this app (the apps form; default: every record)",
+    "backtest": "replay this app's webhooks only (the apps form; default: every app)",
+    "console": "show this app's meetings only (the apps form; default: every app's)",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

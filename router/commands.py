@@ -270,6 +270,22 @@ def broker(args: argparse.Namespace) -> int:
     return code
 
 
+def console(args: argparse.Namespace) -> int:
+    """`router console`: the read-only web page, until SIGTERM/SIGINT."""
+    from router.console.app import refusal, run_console
+
+    logs.configure("INFO")
+    loaded = _load(args)
+    settings = loaded.settings
+    app = _app(loaded, args.app).name if args.app is not None else None
+    refused = refusal(settings.console, host=args.host, no_auth=args.no_auth)
+    if refused:
+        print(f"router: {refused}", file=sys.stderr)
+        return 2
+    run_console(settings, host=args.host, port=args.port, require_auth=not args.no_auth, app=app)
+    return 0
+
+
 def emulate(args: argparse.Namespace) -> int:
     """`router emulate`: the RealtimeKit API emulator."""
     from router.emulator.cli import add_arguments, run

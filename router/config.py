@@ -172,6 +172,33 @@ class ReconcileConfig(_Strict):
         return self.interval_seconds > 0
 
 
+class ConsoleConfig(_Strict):
+    """`router console`: who may read the page, and how much of the topics it keeps."""
+
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    # Records of each partition read at start-up before following live (0: only new ones).
+    history_per_partition: int = Field(10_000, ge=0)
+    # The meetings kept in memory (the most recently active), the records kept of each, and
+    # of all of them together (the bound of the console's memory, a record being ~1 KB).
+    max_meetings: int = Field(1000, gt=0)
+    max_records_per_meeting: int = Field(1000, gt=0)
+    max_records: int = Field(100_000, gt=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ConsoleConfig:
+        if bool(self.username) != bool(self.password.get_secret_value()):
+            raise ValueError("set both username and password, or neither")
+        if ":" in self.username:
+            raise ValueError("username must not contain ':' (HTTP Basic separates with it)")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether the page can ask for a login."""
+        return bool(self.username)
+
+
 class AppConfig(_Strict):
     """One RTK app of the `apps` form: its credentials, its sources and its policy."""
 
@@ -200,6 +227,7 @@ class Settings(_Strict):
     worker: WorkerConfig = WorkerConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     policy: PolicyConfig = PolicyConfig()
+    console: ConsoleConfig = ConsoleConfig()
     apps: list[AppConfig] | None = Field(None, min_length=1)
 
     def app_settings(self) -> tuple[AppSettings, ...]:
@@ -237,6 +265,7 @@ _SECRET_PATHS = (
     re.compile(r"^apps\[\d+\]\.realtimekit\.api_token$"),
     re.compile(r"^sources\[\d+\]\.signature\.secrets\[\d+\]$"),
     re.compile(r"^kafka\.sasl_password$"),
+    re.compile(r"^console\.password$"),
 )
 
 

@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.plugins.full_run",
     "tests.plugins.process",
     "tests.plugins.faults",
+    "tests.plugins.console",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from router.backtest import partition_groups, replay_groups
@@ -14,6 +15,7 @@ from router.core.backtest import Comparison
 from router.core.policy import PolicyConfig
 from router.emulator import RunningEmulator
 from router.story import read_story
+from tests.plugins.console import serve_console
 from tests.plugins.e2e import Loop, RunningRouter, app_config, eventually, wire
 
 APP_B = "emulator-app-b"
@@ -179,6 +181,21 @@ async def test_two_apps_decide_by_their_own_rules_and_name_their_app(
     assert only_alpha["recorded"] == {"started": 1, "stopped": 1, "skipped": 1}
     both = await backtest_summary(candidate, None)
     assert both["events"] == only_alpha["events"] + only_beta["events"]
+
+    # `router console --app`: that app's meetings only, and the page names the app.
+    async with AsyncExitStack() as stack:
+        url = await serve_console(stack, loop.settings, require_auth=False, app_name="beta")
+
+        async def listed() -> list[str]:
+            async with loop.http.get(url + "/api/meetings?limit=10") as response:
+                body = await response.json()
+            return [m["meeting_id"] for m in body["meetings"]]
+
+        assert await eventually(listed) == ["m-beta"]
+        async with loop.http.get(url + "/meetings/m-beta") as response:
+            assert '<code id="meeting-app">beta</code>' in await response.text()
+        async with loop.http.get(url + "/api/meetings/m-alpha") as response:
+            assert response.status == 404
 
     # The metrics of an app carry its name.
     version = beta[0]["policy_version"]

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from router.config import KafkaConfig
 from router.kafka.client import client_options
+from router.kafka.follower import TopicsFollower
 from router.kafka.messages import Consumed, consumed
 from router.kafka.producer import key_partition
 
@@ -125,41 +126,11 @@ async def partition_counts(
         await consumer.stop()
 
 
-class TopicReader:
-    """Reads every partition of one topic without a consumer group (for `router tail`)."""
+class TopicReader(TopicsFollower):
+    """Reads every partition of one topic without a consumer group (for `router tail`), from
+    its beginning or from its end."""
 
     def __init__(
         self, config: KafkaConfig, bootstrap: str, topic: str, *, from_beginning: bool
     ) -> None:
-        self._topic = topic
-        self._from_beginning = from_beginning
-        self._consumer = AIOKafkaConsumer(
-            enable_auto_commit=False, group_id=None, **client_options(config, bootstrap)
-        )
-
-    async def __aenter__(self) -> TopicReader:
-        try:
-            await self._consumer.start()
-            known = await self._consumer.topics()
-        except BaseException:
-            await self._consumer.stop()
-            raise
-        if self._topic not in known:
-            await self._consumer.stop()
-            raise LookupError(f"topic {self._topic!r} does not exist on the broker")
-        partitions = self._consumer.partitions_for_topic(self._topic) or set()
-        parts = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(parts)
-        if self._from_beginning:
-            await self._consumer.seek_to_beginning(*parts)
-        else:
-            await self._consumer.seek_to_end(*parts)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._consumer.stop()
-
-    async def fetch(self, timeout: float) -> list[Consumed]:
-        """The next messages in arrival order per partition (possibly none)."""
-        batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
-        return [consumed(m) for messages in batches.values() for m in messages]
+        super().__init__(config, bootstrap, [topic], history=None if from_beginning else 0)
