@@ -40,6 +40,7 @@ class Ports:
     rtk: RecordingApi | None
     metrics: Metrics
     now: Callable[[], dt.datetime]
+    app: str | None = None  # the RTK app these ports are of (None: the single-app form)
 
 
 @dataclass(frozen=True)

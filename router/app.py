@@ -13,6 +13,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handlers import Ports
+from router.apps import App, Apps
 from router.broker import EmbeddedBroker
 from router.clock import now
 from router.config import Settings
@@ -24,7 +25,6 @@ from router.kafka import Publisher, TopicAdmin
 from router.listener import READ_BUFSIZE, Connections
 from router.metrics import Metrics
 from router.processing import Processor
-from router.realtimekit import RtkClient
 from router.receiver import Receiver, Source
 from router.verification import build_verifier
 from router.worker import Worker
@@ -53,31 +53,49 @@ class Runtime:
     sources: list[Source] = field(default_factory=list)
     worker: Worker | None = None
     processor: Processor | None = None
-    policy: Policy = field(init=False)
+    apps: Apps = field(init=False)
 
     def __post_init__(self) -> None:
-        self.policy = Policy.from_config(self.settings.policy)
-        self.metrics.set_policy(self.policy.version, self.mode)
+        self.apps = Apps.from_settings(self.settings)
+        for app in self.apps.values():
+            self.metrics.set_policy(app.policy.version, app.mode, app.name)
 
-    def apply_policy(self, config: PolicyConfig) -> bool:
-        """Put a new policy in force for the events processed from now on; False if unchanged."""
-        policy = Policy.from_config(config)
-        if policy.version == self.policy.version:
-            return False
-        self.settings = self.settings.model_copy(update={"policy": config})
-        self.policy = policy
-        self.metrics.set_policy(policy.version, self.mode)
-        if self.processor is not None:
-            self.processor.use_policy(policy, self.mode)
-        log.info("policy in force", extra={"policy_version": policy.version, "mode": self.mode})
-        return True
+    @property
+    def first_app(self) -> App:
+        """The app of the single-app form (the first app of the `apps` form)."""
+        return next(iter(self.apps.values()))
+
+    @property
+    def policy(self) -> Policy:
+        return self.first_app.policy
 
     @property
     def mode(self) -> Mode:
         """The mode in force: shadow whatever the config says when there is no API token."""
-        if not self.settings.realtimekit.api_token.get_secret_value():
-            return "shadow"
-        return self.settings.policy.mode
+        return self.first_app.mode
+
+    def apply_policy(self, config: PolicyConfig, app: str | None = None) -> bool:
+        """Put a new policy in force for `app`'s events processed from now on; False if
+        unchanged."""
+        current = self.apps[app]
+        if Policy.from_config(config).version == current.policy.version:
+            return False
+        changed = current.with_policy(config)
+        self.apps = self.apps.replaced(changed)
+        if app is None:
+            self.settings = self.settings.model_copy(update={"policy": config})
+        self.metrics.set_policy(changed.policy.version, changed.mode, app)
+        if self.processor is not None:
+            self.processor.use_policy(changed.policy, changed.mode, app)
+        log.info(
+            "policy in force",
+            extra={
+                "app": changed.label,
+                "policy_version": changed.policy.version,
+                "mode": changed.mode,
+            },
+        )
+        return True
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -95,7 +113,7 @@ def create_app(
     health_interval: float = 2.0,
 ) -> web.Application:
     """The application for `settings`; `bootstrap` overrides where Kafka is (tests)."""
-    metrics = metrics or Metrics()
+    metrics = metrics or Metrics(apps=settings.apps is not None)
     connections = Connections(settings.server, metrics)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
@@ -198,37 +216,27 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
     settings = runtime.settings
     assert runtime.publisher is not None
     assert runtime.health is not None
-    rtk = None
-    token = settings.realtimekit.api_token.get_secret_value()
-    if token:
-        rtk = RtkClient(
-            base_url=settings.realtimekit.api_base_url,
-            account_id=settings.realtimekit.account_id,
-            app_id=settings.realtimekit.app_id,
-            api_token=token,
-            metrics=runtime.metrics,
-            retry_seconds=settings.realtimekit.retry_seconds,
-            request_timeout=settings.realtimekit.request_timeout_seconds,
-            max_answer_bytes=settings.realtimekit.max_answer_bytes,
-            rate_limit=(
-                settings.realtimekit.rate_limit_calls,
-                settings.realtimekit.rate_limit_period_seconds,
-            ),
+    # Each app its own RTK client: its credentials, rate limit and retry budget.
+    for app_name in list(runtime.apps):
+        runtime.apps = runtime.apps.replaced(runtime.apps[app_name].with_client(runtime.metrics))
+    ports = {
+        app.name: Ports(
+            policy=app.policy,
+            mode=app.mode,
+            rtk=app.rtk,
+            metrics=runtime.metrics.for_app(app.name),
+            now=now,
+            app=app.name,
         )
-    else:
-        log.warning(
-            "no realtimekit.api_token: the policy runs in shadow mode "
-            "(decisions are published, no recording is started or stopped)"
-        )
-    ports = Ports(
-        policy=runtime.policy,
-        mode=runtime.mode,
-        rtk=rtk,
+        for app in runtime.apps.values()
+    }
+    processor = Processor(
+        topics=settings.kafka.topics,
+        ports=ports[runtime.first_app.name],
         metrics=runtime.metrics,
         now=now,
-    )
-    processor = Processor(
-        topics=settings.kafka.topics, ports=ports, metrics=runtime.metrics, now=now
+        apps=ports,
+        sources={s: app.name for app in runtime.apps.values() for s in app.settings.sources},
     )
     runtime.processor = processor
     worker = Worker(settings, runtime.bootstrap, runtime.publisher, processor, runtime.metrics)
@@ -238,8 +246,9 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
     worker.start()
     yield
     await worker.stop(settings.server.shutdown_grace_seconds)
-    if rtk is not None:
-        await rtk.close()
+    for each in runtime.apps.values():
+        if each.rtk is not None:
+            await each.rtk.close()
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -256,10 +265,17 @@ async def _readyz(request: web.Request) -> web.Response:
         "policy_version": runtime.policy.version,
         "mode": runtime.mode,
     }
+    if not runtime.apps.single:
+        body["apps"] = {
+            app.label: {"mode": app.mode, "policy_version": app.policy.version}
+            for app in runtime.apps.values()
+        }
     # Conditions the instance is ready with, but an operator should know of.
     warnings = []
-    if runtime.mode != runtime.settings.policy.mode:
-        warnings.append("no realtimekit.api_token: the policy runs in shadow mode")
+    for app in runtime.apps.values():
+        if app.mode != app.settings.policy.mode:
+            where = "" if app.name is None else f"app {app.name}: "
+            warnings.append(f"{where}no realtimekit.api_token: the policy runs in shadow mode")
     if runtime.publisher is not None and runtime.publisher.idempotence_note:
         warnings.append(runtime.publisher.idempotence_note)
     if warnings:

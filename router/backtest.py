@@ -100,28 +100,34 @@ def backtest(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     jobs: int | None = None,
+    app: str | None = None,
 ) -> Comparison:
     """Replay the webhooks received between `since` and `until` (inclusive; None: no bound)
     with `settings`' policy and compare, in `jobs` processes (default: one per core usable)
-    that share the partitions out. `LookupError` names a topic that does not exist."""
+    that share the partitions out; with `app` (the apps form), that app's webhooks only.
+    `LookupError` names a topic that does not exist."""
     groups = run_loop(partition_groups(settings))
     jobs = min(jobs or len(os.sched_getaffinity(0)), len(groups))
     if jobs <= 1:
-        return Comparison.merged(run_loop(replay_groups(settings, groups, since, until)))
+        return Comparison.merged(run_loop(replay_groups(settings, groups, since, until, app)))
     shares = [groups[job::jobs] for job in range(jobs)]
     # Forked before any event loop or Kafka client runs here: each process has its own.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        runs = [pool.submit(_replay_share, settings, share, since, until) for share in shares]
+        runs = [pool.submit(_replay_share, settings, share, since, until, app) for share in shares]
         done = [run.result() for run in runs]
     # Group `at` is the `at // jobs`-th of process `at % jobs`: merged in partition order.
     return Comparison.merged([done[at % jobs][at // jobs] for at in range(len(groups))])
 
 
 def _replay_share(
-    settings: Settings, groups: list[Group], since: dt.datetime | None, until: dt.datetime | None
+    settings: Settings,
+    groups: list[Group],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    app: str | None,
 ) -> list[Comparison]:
-    return run_loop(replay_groups(settings, groups, since, until))
+    return run_loop(replay_groups(settings, groups, since, until, app))
 
 
 async def partition_groups(settings: Settings) -> list[Group]:
@@ -145,11 +151,12 @@ async def replay_groups(
     groups: Sequence[Group],
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    app: str | None = None,
 ) -> list[Comparison]:
     """Replay the groups one after another: a comparison for each."""
     kafka, topics = settings.kafka, settings.kafka.topics
     bootstrap = reader_bootstrap(kafka)
-    replay = Replayer(settings, since=since, until=until)
+    replay = Replayer(settings, since=since, until=until, app=app)
     # Reading runs ahead of the replay by a few fetched batches, so that its waits on the
     # broker (connecting, the last short read of each partition) overlap the replay's CPU.
     ahead: asyncio.Queue[_Read] = asyncio.Queue(READ_AHEAD)
@@ -205,7 +212,10 @@ async def _recorded(
 
 class Replayer:
     """One replay: the processor, the meeting states of the partitions being replayed, and
-    the comparison so far. Fed the recorded decisions (`begin`), then the webhooks (`event`)."""
+    the comparison so far. Fed the recorded decisions (`begin`), then the webhooks (`event`).
+
+    Each app's webhooks are judged by that app's candidate policy; with `app`, only that app's
+    webhooks are replayed (the apps form)."""
 
     def __init__(
         self,
@@ -213,20 +223,35 @@ class Replayer:
         *,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        app: str | None = None,
     ) -> None:
         self.comparison = Comparison()
         self._since, self._until = since, until
         self._api = Replay()
         self._topics = settings.kafka.topics
         metrics = Metrics()
-        ports = Ports(
-            policy=Policy.from_config(settings.policy),
-            mode=settings.policy.mode,
-            rtk=self._api,
+        apps = settings.app_settings()
+        ports = {
+            each.name: Ports(
+                policy=Policy.from_config(each.policy),
+                mode=each.policy.mode,
+                rtk=self._api,
+                metrics=metrics,
+                now=now,
+                app=each.name,
+            )
+            for each in apps
+        }
+        self._app = app
+        self._sources = {source: each.name for each in apps for source in each.sources}
+        self._processor = Processor(
+            topics=self._topics,
+            ports=ports[apps[0].name],
             metrics=metrics,
             now=now,
+            apps=ports,
+            sources=self._sources,
         )
-        self._processor = Processor(topics=self._topics, ports=ports, metrics=metrics, now=now)
         self._recorded: dict[str, Decided] = {}
         self._recorded_recordings: set[str] = set()
         self._states: dict[str, MeetingState] = {}
@@ -246,6 +271,8 @@ class Replayer:
         logged = envelope.open_logged(message)
         at = logged.received_at or dt.datetime.fromtimestamp(message.timestamp_ms / 1000, dt.UTC)
         if (self._since and at < self._since) or (self._until and at > self._until):
+            return
+        if self._app is not None and (logged.app or self._sources.get(logged.source)) != self._app:
             return
         self.comparison.events += 1
         if self._caused_by_recorded(message):

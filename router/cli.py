@@ -14,7 +14,7 @@ import argparse
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -76,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)"
     )
 
-    check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("--config", help=config_help)
+    commands.add_parser("check-config", help="validate a configuration file")
 
     explain = commands.add_parser("explain", help="show the policy decision for one event")
     explain.add_argument("--config", help=config_help)
@@ -185,10 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
         "console.username and console.password)",
     )
 
+    _add_app_options(commands.choices, config_help)
+
     # The emulator's own parser reads its options (`router emulate --help` shows them), so
     # that the other commands do not import the emulator and its web server to start.
     commands.add_parser("emulate", help="run the RealtimeKit API emulator", add_help=False)
     return parser
+
+
+def _add_app_options(parsers: Mapping[str, argparse.ArgumentParser], config_help: str) -> None:
+    """`--config` of `check-config`, and `--app NAME` on the commands that read a policy or
+    the topics (the apps form), made later as they are."""
+    parsers["check-config"].add_argument("--config", help=config_help)
+    for command, app_help in _APP_OPTIONS.items():
+        parsers[command].add_argument("--app", help=app_help)
+
+
+_APP_OPTIONS = {
+    "explain": "the app whose policy to use (the apps form; default: its only app, "
+    "needed when it has several)",
+    "why": "only the records of this app (the apps form; default: every record)",
+    "backtest": "replay this app's webhooks only (the apps form; default: every app)",
+    "console": "show this app's meetings only (the apps form; default: every app's)",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from router import logs
 from router.cli import _config_path
-from router.config import LoadedConfig, load_config
+from router.config import AppSettings, LoadedConfig, load_config
 from router.errors import UsageError
 
 log = logging.getLogger("router")
@@ -26,6 +26,22 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return loaded
+
+
+def _app(loaded: LoadedConfig, name: str | None) -> AppSettings:
+    """The app `--app NAME` names; without it, the only app there is."""
+    apps = loaded.settings.app_settings()
+    names = [app.name for app in apps if app.name is not None]
+    if name is None:
+        if len(apps) > 1:
+            raise UsageError(f"the configuration has several apps: give --app ({', '.join(names)})")
+        return apps[0]
+    if not names:
+        raise UsageError("--app is for a configuration with apps; this one has none")
+    for app in apps:
+        if app.name == name:
+            return app
+    raise UsageError(f"no app {name!r} in the configuration ({', '.join(names)})")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -64,7 +80,7 @@ def explain(args: argparse.Namespace) -> int:
     loaded = _load(args)
     print(
         explain_event(
-            loaded.settings.policy,
+            _app(loaded, args.app).policy,
             args.event.read_bytes(),
             participants=args.participants,
             preset=args.preset,
@@ -135,7 +151,9 @@ def backtest(args: argparse.Namespace) -> int:
             )
             return 2
         bounds.append(instant)
-    settings = _load(args).settings
+    loaded = _load(args)
+    settings = loaded.settings
+    app = _app(loaded, args.app).name if args.app is not None else None
     # The replay's dead-letter copies are counted in the report, not logged; a broker that
     # cannot be reached is the one line below, not aiokafka's own as well.
     logging.getLogger("router.processing").setLevel(logging.ERROR)
@@ -144,7 +162,7 @@ def backtest(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        comparison = replay(settings, since=bounds[0], until=bounds[1])
+        comparison = replay(settings, since=bounds[0], until=bounds[1], app=app)
     except LookupError as exc:  # (a topic does not exist)
         print(f"router: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -182,9 +200,11 @@ def why(args: argparse.Namespace) -> int:
     # Only the story on stdout, and a failure as the one line below (not aiokafka's own).
     logs.configure("CRITICAL", json_lines=False)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    kafka = _load(args).settings.kafka
+    loaded = _load(args)
+    kafka = loaded.settings.kafka
+    app = _app(loaded, args.app).name if args.app is not None else None
     try:
-        story = asyncio.run(read_story(kafka, args.meeting_id))
+        story = asyncio.run(read_story(kafka, args.meeting_id, app=app))
     except LookupError as exc:  # (a topic does not exist)
         print(f"router: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -255,12 +275,14 @@ def console(args: argparse.Namespace) -> int:
     from router.console.app import refusal, run_console
 
     logs.configure("INFO")
-    settings = _load(args).settings
+    loaded = _load(args)
+    settings = loaded.settings
+    app = _app(loaded, args.app).name if args.app is not None else None
     refused = refusal(settings.console, host=args.host, no_auth=args.no_auth)
     if refused:
         print(f"router: {refused}", file=sys.stderr)
         return 2
-    run_console(settings, host=args.host, port=args.port, require_auth=not args.no_auth)
+    run_console(settings, host=args.host, port=args.port, require_auth=not args.no_auth, app=app)
     return 0
 
 

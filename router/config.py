@@ -199,6 +199,26 @@ class ConsoleConfig(_Strict):
         return bool(self.username)
 
 
+class AppConfig(_Strict):
+    """One RTK app of the `apps` form: its credentials, its sources and its policy."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    realtimekit: RealtimeKitConfig = RealtimeKitConfig()
+    sources: list[str] = Field(min_length=1)
+    policy: PolicyConfig = PolicyConfig()
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """One app as the router runs it; the single-app form is one app named None that owns
+    every source."""
+
+    name: str | None
+    realtimekit: RealtimeKitConfig
+    policy: PolicyConfig
+    sources: tuple[str, ...]
+
+
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     sources: list[SourceConfig] = Field(min_length=1)
@@ -208,6 +228,17 @@ class Settings(_Strict):
     reconcile: ReconcileConfig = ReconcileConfig()
     policy: PolicyConfig = PolicyConfig()
     console: ConsoleConfig = ConsoleConfig()
+    apps: list[AppConfig] | None = Field(None, min_length=1)
+
+    def app_settings(self) -> tuple[AppSettings, ...]:
+        """The apps to run, in configuration order."""
+        if self.apps is None:
+            names = tuple(source.name for source in self.sources)
+            return (AppSettings(None, self.realtimekit, self.policy, names),)
+        return tuple(
+            AppSettings(app.name, app.realtimekit, app.policy, tuple(app.sources))
+            for app in self.apps
+        )
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Settings:
@@ -231,6 +262,7 @@ class LoadedConfig:
 # Keys whose literal value in the file is a secret that belongs in the environment instead.
 _SECRET_PATHS = (
     re.compile(r"^realtimekit\.api_token$"),
+    re.compile(r"^apps\[\d+\]\.realtimekit\.api_token$"),
     re.compile(r"^sources\[\d+\]\.signature\.secrets\[\d+\]$"),
     re.compile(r"^kafka\.sasl_password$"),
     re.compile(r"^console\.password$"),
@@ -264,9 +296,74 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     except ValidationError as exc:
         problems.extend(_describe(exc, doc, shown))
         settings = None
+    if settings is not None:
+        problems.extend(
+            f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in app_problems(doc.data)
+        )
     if problems or settings is None:
         raise ConfigError(sorted(problems, key=_line_order))
     return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
+
+
+def app_policies(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> dict[str, PolicyConfig | list[str]]:
+    """Each app's policy of the file at `path`, validated on its own (or its problems), so that
+    a reload takes the good ones of a file whose other parts are wrong. Empty when the file
+    cannot be read or has no list of apps."""
+    shown = os.fspath(path)
+    try:
+        doc = load_yaml(Path(path).read_text(encoding="utf-8"), os.environ if env is None else env)
+    except (OSError, yaml.YAMLError):
+        return {}
+    apps = doc.data.get("apps") if isinstance(doc.data, dict) else None
+    found: dict[str, PolicyConfig | list[str]] = {}
+    for i, app in enumerate(apps if isinstance(apps, list) else []):
+        if not isinstance(app, dict) or not isinstance(app.get("name"), str):
+            continue
+        at = ("apps", i, "policy")
+        mine = [
+            f"{shown}:{doc.line_of(p)}: {dotted(p)}: {m}" for p, m in doc.problems if p[:3] == at
+        ]
+        try:
+            policy = PolicyConfig.model_validate(app.get("policy") or {})
+        except ValidationError as exc:
+            mine.extend(_describe(exc, doc, shown, at))
+        found[app["name"]] = mine or policy
+    return found
+
+
+def app_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with how the apps and sources of an otherwise valid file fit together."""
+    apps = data.get("apps")
+    if apps is None:
+        return []
+    found: list[tuple[tuple[str | int, ...], str]] = [
+        ((key,), "not allowed beside apps (each app has its own)")
+        for key in ("realtimekit", "policy")
+        if key in data
+    ]
+    sources = [source["name"] for source in data["sources"]]
+    names: set[str] = set()
+    owner: dict[str, str] = {}
+    for i, app in enumerate(apps):
+        if app["name"] in names:
+            found.append((("apps", i, "name"), f"duplicate app name '{app['name']}'"))
+        names.add(app["name"])
+        for j, source in enumerate(app["sources"]):
+            where = ("apps", i, "sources", j)
+            if source not in sources:
+                found.append((where, f"unknown source '{source}'"))
+            elif source in owner:
+                found.append((where, f"source '{source}' already belongs to app '{owner[source]}'"))
+            else:
+                owner[source] = app["name"]
+    found.extend(
+        (("sources", k, "name"), f"source '{name}' belongs to no app")
+        for k, name in enumerate(sources)
+        if name not in owner
+    )
+    return found
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
@@ -277,10 +374,13 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return out or "(root)"
 
 
-def _describe(exc: ValidationError, doc: YamlDocument, shown: str) -> list[str]:
+def _describe(
+    exc: ValidationError, doc: YamlDocument, shown: str, at: tuple[str | int, ...] = ()
+) -> list[str]:
+    """The problems of `exc`, raised validating the part of the file at `at`."""
     lines = []
     for error in exc.errors(include_url=False):
-        path = _data_path(doc.data, error["loc"])
+        path = _data_path(doc.data, (*at, *error["loc"]))
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
         message = _message(error, told=doc.told(path))

@@ -22,6 +22,7 @@ from router.core.timeparse import parse_timestamp
 from router.kafka import Consumed, Headers, Outgoing
 
 __all__ = [
+    "APP",
     "DELIVERY_ID",
     "ERROR",
     "EVENT",
@@ -50,6 +51,8 @@ RTK_WEBHOOK_ID = "rtk-webhook-id"
 # RTK's headers kept with the body, as received, so that consumers can verify the signature.
 FORWARDED_HEADERS = (RTK_SIGNATURE, RTK_UUID, RTK_WEBHOOK_ID)
 SOURCE = "router-source"
+# The app a webhook (and every record made of it) belongs to; not sent in the single-app form.
+APP = "router-app"
 EVENT = "router-event"
 RECEIVED_AT = "router-received-at"
 DELIVERY_ID = "router-delivery-id"
@@ -83,6 +86,7 @@ def seal(
     event: str,
     delivery_id: str,
     received_at: dt.datetime,
+    app: str | None = None,
 ) -> Outgoing:
     """The webhooks-topic message of an accepted delivery."""
     headers: Headers = [
@@ -94,6 +98,8 @@ def seal(
         (RECEIVED_AT, rfc3339(received_at).encode()),
         (DELIVERY_ID, raw_header(delivery_id)),
     ]
+    if app is not None:
+        headers.append((APP, app.encode()))
     return Outgoing(topic, key_of(payload), body, headers)
 
 
@@ -106,6 +112,7 @@ class Logged:
     delivery_id: str
     received_at: dt.datetime | None
     source: str
+    app: str | None = None  # (None: the single-app form, or a webhook logged before apps)
 
     @property
     def body(self) -> bytes:
@@ -127,6 +134,7 @@ def open_logged(message: Consumed) -> Logged:
         or f"{message.topic}/{message.partition}/{message.offset}",
         received_at=parse_timestamp(_text(headers.get(RECEIVED_AT))),
         source=_text(headers.get(SOURCE)) or "-",
+        app=_text(headers.get(APP)),
     )
 
 

@@ -5,7 +5,9 @@ Each serving process exports its own; `router_process_info` says which process a
 
 from __future__ import annotations
 
+import copy
 import os
+from typing import Any, cast
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -18,12 +20,37 @@ from prometheus_client import (
     generate_latest,
 )
 
+# The metrics about one RTK app, which gain an `app` label in the `apps` form of the
+# configuration (the single-app form keeps the label sets it always had).
+APP_METRICS = ("webhooks", "rtk_api_calls", "decisions", "reconcile")
+
+
+class _OfApp:
+    """A labelled metric as one app sees it: the `app` label is filled in, the others given."""
+
+    def __init__(self, metric: Any, app: str) -> None:
+        self._metric = metric
+        self._app = app
+
+    def labels(self, *values: str, **named: str) -> Any:
+        if named:
+            return self._metric.labels(**named, app=self._app)
+        return self._metric.labels(*values, self._app)
+
 
 class Metrics:
-    """Every metric the router exports; one instance per running app, passed to what counts."""
+    """Every metric the router exports; one instance per running app, passed to what counts.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    With `apps`, the metrics of `APP_METRICS` and `router_policy_info` have an `app` label
+    (last); `for_app` gives the view of one app that fills it in.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, apps: bool = False) -> None:
         self.registry = registry or CollectorRegistry()
+        self.apps = apps
+        more = ["app"] if apps else []
+        self._policies: dict[str, tuple[str, str]] = {}
+        self._views: dict[str, Metrics] = {}
         self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         r = self.registry
         if registry is None:
@@ -40,7 +67,7 @@ class Metrics:
         self.webhooks = Counter(
             "router_webhooks_total",
             "Webhook deliveries by source, event and answer.",
-            ["source", "event", "status"],
+            ["source", "event", "status", *more],
             registry=r,
         )
         self.signature_failures = Counter(
@@ -58,11 +85,11 @@ class Metrics:
         self.rtk_api_calls = Counter(
             "router_rtk_api_calls_total",
             "Calls to the RealtimeKit REST API by call and outcome.",
-            ["call", "outcome"],
+            ["call", "outcome", *more],
             registry=r,
         )
         self.decisions = Counter(
-            "router_decisions_total", "Policy decisions by outcome.", ["outcome"], registry=r
+            "router_decisions_total", "Policy decisions by outcome.", ["outcome", *more], registry=r
         )
         self.recording_updates_dropped = Counter(
             "router_recording_updates_dropped_total",
@@ -112,7 +139,7 @@ class Metrics:
         self.reconcile = Counter(
             "router_reconcile_total",
             "Reconciliation checks against RTK, by check (session, recording) and outcome.",
-            ["check", "outcome"],
+            ["check", "outcome", *more],
             registry=r,
         )
         self.http_connections = Gauge(
@@ -132,7 +159,7 @@ class Metrics:
         self.policy_info = Gauge(
             "router_policy_info",
             "The active policy: always 1, labelled with its version and mode.",
-            ["policy_version", "mode"],
+            ["policy_version", "mode", *more],
             registry=r,
         )
 
@@ -150,10 +177,31 @@ class Metrics:
         self.process_info.clear()
         self.process_info.labels(pid=str(os.getpid()), worker=str(worker)).set(1)
 
-    def set_policy(self, version: str, mode: str) -> None:
-        """Show only the active policy version and mode."""
-        self.policy_info.clear()
-        self.policy_info.labels(policy_version=version, mode=mode).set(1)
+    def for_app(self, app: str | None) -> Metrics:
+        """The metrics as counted for one app: these very ones in the single-app form, else a
+        view whose app metrics carry `app`."""
+        if not self.apps or app is None:
+            return self
+        view = self._views.get(app)
+        if view is None:
+            # (the registry, metrics and cached children are shared; one view per app, made
+            # once, so that the children cached by `inc` stay one per label set)
+            view = self._views[app] = copy.copy(self)
+            for name in APP_METRICS:
+                setattr(view, name, cast(Counter, _OfApp(getattr(self, name), app)))
+        return view
+
+    def set_policy(self, version: str, mode: str, app: str | None = None) -> None:
+        """Show only the active policy version and mode (of each app, in the apps form)."""
+        if not self.apps or app is None:
+            self.policy_info.clear()
+            self.policy_info.labels(policy_version=version, mode=mode).set(1)
+            return
+        before = self._policies.get(app)
+        if before is not None:
+            self.policy_info.remove(*before, app)
+        self._policies[app] = (version, mode)
+        self.policy_info.labels(policy_version=version, mode=mode, app=app).set(1)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

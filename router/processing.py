@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from handlers import Delivery, HandlerFlow, HandlerResult, Ports, handler_for
@@ -49,7 +49,7 @@ class Synthetic(Logged):
     """An event of a meeting made by the router itself, handed to the worker as if logged
     (`message` is a stand-in on the meeting's partition, with no value)."""
 
-    event: ReconcileEvent
+    event: ReconcileEvent = field(kw_only=True)
 
     @classmethod
     def of(
@@ -79,6 +79,7 @@ class _Context:
     state: MeetingState
     seen: str | None  # (what the state remembers of the body; None: a synthetic event)
     delivery: Delivery
+    ports: Ports  # (those of the event's app)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,12 @@ class Processed:
 
 
 class Processor:
-    """Turns logged webhooks into records, by way of the handlers."""
+    """Turns logged webhooks into records, by way of the handlers.
+
+    Each app decides with its own ports (policy, mode, RTK client): a webhook's app is the one
+    the receiver stamped on it (else its source's), a meeting's is the one its state holds.
+    `ports` are the first app's, and those of an event of no known app.
+    """
 
     def __init__(
         self,
@@ -133,6 +139,8 @@ class Processor:
         ports: Ports,
         metrics: Metrics,
         now: Callable[[], dt.datetime],
+        apps: Mapping[str | None, Ports] | None = None,
+        sources: Mapping[str, str | None] | None = None,
     ) -> None:
         self._topics = topics
         self._topic_of = {
@@ -140,6 +148,8 @@ class Processor:
             "policy.decision": topics.decisions,
         }
         self._ports = ports
+        self._apps = dict(apps) if apps is not None else {ports.app: ports}
+        self._sources = dict(sources or {})
         self._metrics = metrics
         self._now = now
 
@@ -148,9 +158,24 @@ class Processor:
         """The RTK client the handlers use (None: no API token)."""
         return self._ports.rtk
 
-    def use_policy(self, policy: Policy, mode: Mode) -> None:
+    def rtk_of(self, app: str | None) -> RecordingApi | None:
+        """The RTK client of an app (None: no API token, or no such app)."""
+        ports = self._apps.get(app)
+        return ports.rtk if ports is not None else None
+
+    def use_policy(self, policy: Policy, mode: Mode, app: str | None = None) -> None:
         """Decide with `policy` from the next event on (a configuration reload)."""
-        self._ports = replace(self._ports, policy=policy, mode=mode)
+        ports = replace(self._apps.get(app, self._ports), policy=policy, mode=mode)
+        self._apps[app] = ports
+        if app == self._ports.app:
+            self._ports = ports
+
+    def _ports_of(self, logged: Logged, state: MeetingState | None) -> Ports:
+        if isinstance(logged, Synthetic):
+            name = state.app if state is not None else None
+        else:
+            name = logged.app if logged.app is not None else self._sources.get(logged.source)
+        return self._apps.get(name, self._ports)
 
     def step(self, logged: Logged, state: MeetingState | None) -> Processed | Waiting:
         """Process one webhook given the meeting's state before it, as far as it goes without
@@ -167,7 +192,8 @@ class Processor:
         if isinstance(parsed, Processed):
             return parsed
         event, meeting_id = parsed
-        state = state or MeetingState(meeting_id)
+        ports = self._ports_of(logged, state)
+        state = (state or MeetingState(meeting_id)).of_app(ports.app)
         seen = envelope.seen_key(logged.body)
         if state.has_seen(seen):
             self._metrics.inc(self._metrics.events, event.name, "duplicate")
@@ -181,7 +207,7 @@ class Processor:
             received_at=logged.received_at or self._now(),
             source=logged.source,
         )
-        context = _Context(logged, event.name, meeting_id, state, seen, delivery)
+        context = _Context(logged, event.name, meeting_id, state, seen, delivery, ports)
         return self._handle(event, context)
 
     def _handle_synthetic(
@@ -189,8 +215,9 @@ class Processor:
     ) -> Processed | Handled | Waiting:
         event = logged.event
         delivery = Delivery(logged.delivery_id, logged.received_at or self._now(), logged.source)
-        state = state or MeetingState(event.meeting_id)
-        context = _Context(logged, event.name, event.meeting_id, state, None, delivery)
+        ports = self._ports_of(logged, state)
+        state = state or MeetingState(event.meeting_id, app=ports.app)
+        context = _Context(logged, event.name, event.meeting_id, state, None, delivery, ports)
         return self._handle(event, context)
 
     def _handle(self, event: object, context: _Context) -> Processed | Handled | Waiting:
@@ -198,7 +225,7 @@ class Processor:
         handler = handler_for(event)
         assert handler is not None  # every known and synthetic event type has a handler
         try:
-            outcome = handler(event, context.state, context.delivery, self._ports)
+            outcome = handler(event, context.state, context.delivery, context.ports)
             if isinstance(outcome, HandlerResult):
                 return Handled(context, outcome)
             request = next(outcome)
@@ -218,7 +245,7 @@ class Processor:
         the handler failed)."""
         context = waiting.context
         try:
-            api = self._ports.rtk or _no_client(waiting.request)
+            api = context.ports.rtk or _no_client(waiting.request)
             result = await drive(waiting.flow, api, waiting.request)
         except Exception as exc:
             return self._failed(context, exc)
@@ -239,7 +266,8 @@ class Processor:
     def _messages(self, handled: Handled) -> Processed:
         context, result = handled.context, handled.result
         meeting_id, delivery = context.meeting_id, context.delivery
-        messages = [self._message(r, meeting_id, delivery) for r in result.records]
+        app = context.ports.app
+        messages = [self._message(r, meeting_id, delivery, app) for r in result.records]
         if context.seen is None:  # (a reconciliation finding: no delivery to dead-letter)
             if result.dead_letter is not None:
                 log.warning("reconciliation failed", extra={"error": result.dead_letter.reason})
@@ -291,14 +319,20 @@ class Processor:
             return self.dead_letter(logged, None, DeadLetter("no meeting id", "parse"))
         return event, meeting_id
 
-    def _message(self, record: Record, meeting_id: str, delivery: Delivery) -> Outgoing:
+    def _message(
+        self, record: Record, meeting_id: str, delivery: Delivery, app: str | None
+    ) -> Outgoing:
         topic = self._topic_of.get(record.type, self._topics.meetings)
+        if app is not None:
+            record = record.model_copy(update={"app": app})
         headers = cloudevent_headers(
             record,
             ce_id=cloudevent_id(delivery.delivery_id, record),
             source=f"rtk-router/{delivery.source}",
             time=delivery.received_at,
         )
+        if app is not None:
+            headers.append((envelope.APP, app.encode()))
         return Outgoing(topic, meeting_id.encode(), record.to_bytes(), headers)
 
     def dead_letter(self, logged: Logged, meeting_id: str | None, why: DeadLetter) -> Processed:

@@ -84,6 +84,8 @@ class Receiver:
     ) -> None:
         self._settings = settings
         self._sources = {s.config.name: s for s in sources}
+        # The app each source's webhooks belong to (none in the single-app form).
+        self._apps = {source: app.name for app in settings.app_settings() for source in app.sources}
         self._publisher = publisher
         self._metrics = metrics
         self._dedupe = DeliveryDedupe(
@@ -150,7 +152,8 @@ class Receiver:
             log.exception("unexpected error handling a delivery", extra={"source": name})
             status, answer = status_for(exc)
         label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
-        self._metrics.inc(self._metrics.webhooks, name, label, str(status))
+        metrics = self._metrics.for_app(self._apps.get(name))
+        metrics.inc(metrics.webhooks, name, label, str(status))
         if status >= 300 or self._settings.server.access_log:
             shown = event if event in RTK_EVENTS else label
             _log_delivery(
@@ -200,6 +203,7 @@ class Receiver:
             event=delivery.event,
             delivery_id=delivery.delivery_id,
             received_at=now(),
+            app=self._apps.get(delivery.source.config.name),
         )
         started = monotonic()
         await self._publisher.publish(

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import start_http_server
 
 from router import logs
-from router.app import CONNECTIONS, RUNTIME, Role, create_app
+from router.app import CONNECTIONS, RUNTIME, Role, Runtime, create_app
 from router.broker import EmbeddedBroker, die_with_parent
-from router.config import Settings, load_config
+from router.config import Settings, app_policies, load_config
+from router.core.policy import PolicyConfig
 from router.errors import ConfigError
 from router.listener import ListenerRunner
 
@@ -143,8 +144,10 @@ def _make_room_for(connections: int) -> None:
 
 
 def _reload(app: web.Application, config_path: str) -> None:
-    """Re-read the configuration; a valid file puts its policy in force, an invalid one is
-    refused with its problems logged and the last good policy kept."""
+    """Re-read the configuration; a valid file puts its policies in force, an invalid one is
+    refused with its problems logged and the last good policies kept. In the `apps` form each
+    app's policy stands alone: an invalid one keeps that app's last good policy, the others
+    take their new ones."""
     runtime = app[RUNTIME]
     try:
         loaded = load_config(config_path)
@@ -153,12 +156,18 @@ def _reload(app: web.Application, config_path: str) -> None:
             "configuration reload refused; the last good policy stays in force",
             extra={"problems": exc.problems, "policy_version": runtime.policy.version},
         )
+        if not runtime.apps.single:
+            _reload_app_policies(runtime, app_policies(config_path))
         return
-    changed = runtime.apply_policy(loaded.settings.policy)
+    changed = False
+    for each in loaded.settings.app_settings():
+        if each.name in runtime.apps:
+            changed = runtime.apply_policy(each.policy, each.name) or changed
     others = [
         name
         for name in type(loaded.settings).model_fields
-        if name != "policy" and getattr(loaded.settings, name) != getattr(runtime.settings, name)
+        if name != "policy"
+        and _without_policies(loaded.settings, name) != _without_policies(runtime.settings, name)
     ]
     if others:
         log.warning(
@@ -167,6 +176,33 @@ def _reload(app: web.Application, config_path: str) -> None:
         )
     if not changed:
         log.info("configuration reloaded: the policy is unchanged")
+
+
+def _reload_app_policies(runtime: Runtime, policies: dict[str, PolicyConfig | list[str]]) -> None:
+    """Put in force the apps' policies that are valid on their own."""
+    for name, policy in policies.items():
+        if name not in runtime.apps:
+            continue
+        if isinstance(policy, list):
+            log.error(
+                "policy reload refused for this app; its last good policy stays in force",
+                extra={
+                    "app": name,
+                    "problems": policy,
+                    "policy_version": runtime.apps[name].policy.version,
+                },
+            )
+        else:
+            runtime.apply_policy(policy, name)
+
+
+def _without_policies(settings: Settings, name: str) -> object:
+    """A part of the settings as compared on reload: apps without their policies (which a
+    reload applies), anything else as it is."""
+    value = getattr(settings, name)
+    if name == "apps" and value is not None:
+        return [a.model_copy(update={"policy": PolicyConfig()}) for a in value]
+    return value
 
 
 def _dev_keys(dev: bool) -> list[rsa.RSAPublicKey]:

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from router.config import KafkaConfig
 from router.core.story import TOPICS, Story, StoryRecord, build_story
+from router.envelope import APP
 from router.kafka import Consumed, read_key_partitions, reader_bootstrap
 
 
-async def read_story(config: KafkaConfig, meeting_id: str) -> Story:
-    """The story of `meeting_id` as the topics tell it now. Raises LookupError naming a topic
-    that does not exist, and KafkaError/OSError (`router.kafka.BROKER_ERRORS`) when the
-    broker cannot be reached."""
-    return build_story(meeting_id, await read_records(config, meeting_id))
+async def read_story(config: KafkaConfig, meeting_id: str, *, app: str | None = None) -> Story:
+    """The story of `meeting_id` as the topics tell it now (with `app`, of that app's records
+    only). Raises LookupError naming a topic that does not exist, and KafkaError/OSError
+    (`router.kafka.BROKER_ERRORS`) when the broker cannot be reached."""
+    return build_story(meeting_id, of_app(await read_records(config, meeting_id), app))
+
+
+def of_app(records: list[StoryRecord], app: str | None) -> list[StoryRecord]:
+    """The records of one app (all of them when `app` is None)."""
+    if app is None:
+        return records
+    return [r for r in records if r.headers.get(APP) == app]
 
 
 async def read_records(config: KafkaConfig, meeting_id: str) -> list[StoryRecord]:

@@ -33,7 +33,11 @@ STATIC = {
 
 
 def create_console_app(
-    settings: Settings, *, require_auth: bool = True, refresh_ms: int = 2000
+    settings: Settings,
+    *,
+    require_auth: bool = True,
+    refresh_ms: int = 2000,
+    app_name: str | None = None,
 ) -> web.Application:
     """The console for the topics of `settings` (on the embedded broker of a running router
     when they say `embedded`); without `require_auth` (`--no-auth`) it asks for no
@@ -45,7 +49,7 @@ def create_console_app(
             raise ValueError("console.username and console.password are not set")
         checker = auth.BasicAuth(console.username, console.password.get_secret_value())
     app = web.Application(middlewares=[auth.middleware(checker)])
-    app[LIVE] = LiveTopics(settings, reader_bootstrap(settings.kafka))
+    app[LIVE] = LiveTopics(settings, reader_bootstrap(settings.kafka), app=app_name)
     app[REFRESH_MS] = refresh_ms
     app.cleanup_ctx.append(_following)
     files = resources.files("router.console") / "static"
@@ -178,13 +182,17 @@ def refusal(console: ConsoleConfig, *, host: str, no_auth: bool) -> str | None:
     return None
 
 
-def run_console(settings: Settings, *, host: str, port: int, require_auth: bool) -> None:
-    """Serve the console until SIGTERM or SIGINT."""
-    asyncio.run(_serve(settings, host, port, require_auth))
+def run_console(
+    settings: Settings, *, host: str, port: int, require_auth: bool, app: str | None = None
+) -> None:
+    """Serve the console until SIGTERM or SIGINT (with `app`, that app's meetings only)."""
+    asyncio.run(_serve(settings, host, port, require_auth, app))
 
 
-async def _serve(settings: Settings, host: str, port: int, require_auth: bool) -> None:
-    app = create_console_app(settings, require_auth=require_auth)
+async def _serve(
+    settings: Settings, host: str, port: int, require_auth: bool, app_name: str | None
+) -> None:
+    app = create_console_app(settings, require_auth=require_auth, app_name=app_name)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ from router.core.story import TOPICS, Story, build_story
 from router.errors import DependencyError
 from router.kafka import BROKER_ERRORS, Consumed
 from router.kafka.follower import Position, TopicsFollower
-from router.story import read_records, story_record
+from router.story import of_app, read_records, story_record
 
 log = logging.getLogger("router.console")
 
@@ -35,8 +35,9 @@ RETRIED: tuple[type[BaseException], ...] = (LookupError, *BROKER_ERRORS)
 class LiveTopics:
     """What the console knows of the topics, and the task that keeps it current."""
 
-    def __init__(self, settings: Settings, bootstrap: str) -> None:
+    def __init__(self, settings: Settings, bootstrap: str, *, app: str | None = None) -> None:
         self._settings = settings
+        self._app = app  # (`--app`: that app's records only)
         self.bootstrap = bootstrap
         # The story names the four topics as the configuration does ("dead_letter").
         self._names = {getattr(settings.kafka.topics, name): name for name in TOPICS}
@@ -92,7 +93,8 @@ class LiveTopics:
             self._positions[(message.topic, message.partition)] = message.offset + 1
             if message.key:
                 record = story_record(self._names[message.topic], message)
-                self.memory.add(record.key or "", record)
+                if of_app([record], self._app):
+                    self.memory.add(record.key or "", record)
 
     async def meeting(self, meeting_id: str) -> MeetingView | None:
         """A meeting's view, its partition read whole the first time; None if nothing is known.
@@ -127,7 +129,7 @@ class LiveTopics:
         await asyncio.shield(pending)
 
     async def _read(self, meeting_id: str) -> None:
-        records = await read_records(self._settings.kafka, meeting_id)
+        records = of_app(await read_records(self._settings.kafka, meeting_id), self._app)
         # (the partition holds other meetings' records too)
         self.memory.add_whole(meeting_id, (r for r in records if r.key == meeting_id))
 

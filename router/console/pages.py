@@ -118,6 +118,8 @@ def meeting_page(meeting: MeetingView, frame: Frame) -> str:
     """`GET /meetings/{id}`: the verdict, the recordings and the timeline of one meeting."""
     title = meeting.title or meeting.meeting_id
     present = "" if meeting.present is None else f" · {_h(meeting.present)} present"
+    if meeting.app is not None:
+        present += f' · app <code id="meeting-app">{_h(meeting.app)}</code>'
     recordings = "\n".join(_recording(r) for r in meeting.recordings)
     timeline = "\n".join(_timeline(meeting.rows))
     truncated = (

@@ -73,12 +73,14 @@ class MeetingView:
     rows: tuple[Row, ...]
     last_time: str | None
     truncated: bool = False
+    app: str | None = None  # (the apps form: the RTK app the meeting belongs to)
 
 
 def meeting_view(story: Story, *, truncated: bool = False) -> MeetingView:
     """The view of a meeting's story."""
     title: str | None = None
     present: int | None = None
+    app: str | None = None
     recordings: dict[str, Recording] = {}
     rows = []
     for entry in story.entries:
@@ -86,6 +88,7 @@ def meeting_view(story: Story, *, truncated: bool = False) -> MeetingView:
         fields: Mapping[str, Any] = entry.record or {}
         explanation = _explanation(fields.get("explanation")) if entry.kind == DECISION else ()
         summary = entry.summary.split(_NOT_MATCHED)[0] if explanation else entry.summary
+        app = _text(fields.get("app")) or app
         if entry.kind not in NOT_EVENTS:
             title = _text(fields.get("title")) or title
             count = fields.get("participants_present")
@@ -116,6 +119,7 @@ def meeting_view(story: Story, *, truncated: bool = False) -> MeetingView:
         rows=tuple(rows),
         last_time=rows[-1].time if rows else None,
         truncated=truncated,
+        app=app,
     )
 
 

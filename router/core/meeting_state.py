@@ -98,6 +98,8 @@ class MeetingState:
     # Digests forgotten to stay within MAX_SEEN_BYTES, over the meeting's life.
     seen_dropped: int = 0
     past_sessions: tuple[str, ...] = ()
+    # The RTK app the meeting belongs to (None: the single-app form), for reconciliation.
+    app: str | None = None
 
     def __post_init__(self) -> None:
         # Callers may hand in plain dicts; keep the value immutable all the same. A proxy
@@ -311,6 +313,10 @@ class MeetingState:
             state = state._evolve(session_recording_id=recording_id)
         return change._replace(state=state)
 
+    def of_app(self, app: str | None) -> MeetingState:
+        """The meeting as belonging to `app`."""
+        return self if app == self.app else self._evolve(app=app)
+
     def mark_seen(self, key: str) -> MeetingState:
         """Remember a processed delivery by its key: `"b:"` and the hex of its body's SHA-256
         (32 digits or more; the first 32 are kept), or any other string (kept as a digest of
@@ -344,6 +350,8 @@ class MeetingState:
             "seen_previous": self.seen_previous,
             "seen_dropped": self.seen_dropped,
         }
+        if self.app is not None:  # (the single-app form's states stay as they were)
+            doc["app"] = self.app
         head = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         # The digests, base64, go in last and as they are: base64 needs no JSON escaping, and
         # this spares a scan of up to 87 KiB of text for every state written.
@@ -378,6 +386,7 @@ class MeetingState:
             seen=seen,
             seen_previous=previous,
             seen_dropped=_count(doc.get("seen_dropped")),
+            app=_text_or_none(doc.get("app")),
         )
 
 

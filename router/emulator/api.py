@@ -18,7 +18,7 @@ from aiohttp import web
 
 from router import clock
 from router.emulator.recordings import ApiProblem
-from router.emulator.state import EMULATOR_STATE, CallRecord, EmulatorState
+from router.emulator.state import EMULATOR_APPS, EMULATOR_STATE, CallRecord, EmulatorState
 
 API_PREFIXES = ("", "/client/v4")
 _MAX_PER_PAGE = 100
@@ -69,7 +69,10 @@ def _action_name(body: Any) -> str:
 
 def _gate(name: str | Namer, handler: Call) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def gated(request: web.Request) -> web.Response:
-        state = request.app[EMULATOR_STATE]
+        # Routed by app id, as RTK does; an unknown one meets the main app's 404.
+        state = request.app[EMULATOR_APPS].get(
+            request.match_info["app_id"], request.app[EMULATOR_STATE]
+        )
         arrived = clock.monotonic()
         try:
             raw = await request.read()

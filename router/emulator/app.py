@@ -3,16 +3,16 @@ picks a free one) for as long as a `with` block lasts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from router.emulator.api import add_api_routes
 from router.emulator.config import MAX_REQUEST_BYTES, EmulatorConfig
 from router.emulator.control import add_control_routes
-from router.emulator.state import EMULATOR_STATE, EmulatorState
+from router.emulator.state import EMULATOR_APPS, EMULATOR_STATE, EmulatorState, app_states
 
 PUBLIC_KEY_PATH = "/.well-known/webhooks.json"
 
@@ -20,7 +20,9 @@ PUBLIC_KEY_PATH = "/.well-known/webhooks.json"
 def create_emulator_app(config: EmulatorConfig) -> web.Application:
     """The emulator's application; its state is `app[EMULATOR_STATE]`."""
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    app[EMULATOR_STATE] = EmulatorState(config)
+    states = app_states(config)
+    app[EMULATOR_STATE] = states[config.app_id]
+    app[EMULATOR_APPS] = states
     app.router.add_get(PUBLIC_KEY_PATH, _public_key)
     add_api_routes(app)
     add_control_routes(app)
@@ -29,10 +31,12 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    state = app[EMULATOR_STATE]
-    await state.start()
+    states = list(app[EMULATOR_APPS].values())
+    for state in states:
+        await state.start()
     yield
-    await state.close()
+    for state in states:
+        await state.close()
 
 
 async def _public_key(request: web.Request) -> web.Response:
@@ -46,6 +50,7 @@ class RunningEmulator:
 
     base_url: str  # what `realtimekit.api_base_url` should be
     state: EmulatorState
+    apps: Mapping[str, EmulatorState] = field(default_factory=dict)  # by app id
 
     @property
     def config(self) -> EmulatorConfig:
@@ -65,6 +70,10 @@ class RunningEmulator:
         c = self.config
         return f"{self.base_url}/accounts/{c.account_id}/realtime/kit/{c.app_id}"
 
+    def control_url_of(self, app_id: str) -> str:
+        """The control API of one of the apps served (the main app's is `control_url` too)."""
+        return f"{self.control_url}/apps/{app_id}"
+
 
 @asynccontextmanager
 async def running_emulator(
@@ -81,6 +90,8 @@ async def running_emulator(
         # A wildcard address is where it listens, not where to call it.
         address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)  # noqa: S104
         shown = f"[{address}]" if ":" in address else address
-        yield RunningEmulator(f"http://{shown}:{bound_port}", app[EMULATOR_STATE])
+        url = f"http://{shown}:{bound_port}"
+        apps: dict[str, EmulatorState] = app[EMULATOR_APPS]
+        yield RunningEmulator(url, app[EMULATOR_STATE], apps)
     finally:
         await runner.cleanup()

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--app-id", default=_DEFAULTS.app_id, help="app id (default: %(default)s)")
     parser.add_argument(
+        "--more-app",
+        action="append",
+        default=[],
+        metavar="APP_ID=TOKEN",
+        help="serve another app beside --app-id, with its own token (repeatable; default: none)",
+    )
+    parser.add_argument(
         "--escape-public-key",
         action="store_true",
         help="serve the public key with literal \\n escapes, as RTK has been seen to "
@@ -115,9 +122,16 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
             raise ValueError(f"{args.key}: {exc.strerror}") from None
         except (ValueError, TypeError) as exc:
             raise ValueError(f"cannot use {args.key} as an RSA private key: {exc}") from None
+    more_apps = {}
+    for given in args.more_app:
+        app_id, equals, token = given.partition("=")
+        if not equals or not app_id or not token:
+            raise ValueError(f"--more-app {given!r}: give APP_ID=TOKEN")
+        more_apps[app_id] = token
     return EmulatorConfig(
         account_id=args.account_id,
         app_id=args.app_id,
+        more_apps=more_apps,
         api_token=args.token,
         webhook_url=args.webhook_url,
         private_key_pem=key,

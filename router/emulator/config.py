@@ -4,6 +4,7 @@ typo in a seed file is an error rather than a silently empty meeting)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Self
@@ -121,3 +122,6 @@ class EmulatorConfig:
     organization_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     organization_name: str = "Emulated organization"
     seed: Seed = field(default_factory=Seed)
+    # More apps served beside `app_id`, by path as RTK does: app id -> its API token. Each
+    # has its own meetings, recordings, calls, faults and webhook URL (one signing key).
+    more_apps: Mapping[str, str] = field(default_factory=dict)

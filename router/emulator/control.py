@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router.emulator.config import DropSpec, MeetingScript, ParticipantSeed
 from router.emulator.recordings import ApiProblem
-from router.emulator.state import EMULATOR_STATE, EmulatorState, Fault
+from router.emulator.state import EMULATOR_APPS, EMULATOR_STATE, EmulatorState, Fault
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -51,30 +51,44 @@ class WebhookUrlBody(_Strict):
 
 
 def add_control_routes(app: web.Application) -> None:
+    # The main app's at `/_emulator`, every app's at `/_emulator/apps/{app id}`.
+    for prefix in ("/_emulator", "/_emulator/apps/{emulated_app}"):
+        _add_control_routes(app, prefix)
+
+
+def _add_control_routes(app: web.Application, prefix: str) -> None:
     r = app.router
-    r.add_get("/_emulator", _info)
-    r.add_get("/_emulator/calls", _calls)
-    r.add_delete("/_emulator/calls", _clear_calls)
-    r.add_get("/_emulator/faults", _faults)
-    r.add_post("/_emulator/faults", _add_fault)
-    r.add_delete("/_emulator/faults", _clear_faults)
-    r.add_get("/_emulator/latency", _latency)
-    r.add_put("/_emulator/latency", _set_latency)
-    r.add_get("/_emulator/meetings", _meetings)
-    r.add_post("/_emulator/meetings/play", _play)
-    r.add_post("/_emulator/meetings/{meeting_id}/participants", _add_participants)
-    r.add_get("/_emulator/recordings", _recordings)
-    r.add_post("/_emulator/recordings/{recording_id}/status", _force_status)
-    r.add_get("/_emulator/webhooks", _webhooks)
-    r.add_put("/_emulator/webhooks/url", _set_webhook_url)
-    r.add_get("/_emulator/webhooks/drops", _drops)
-    r.add_post("/_emulator/webhooks/drops", _add_drop)
-    r.add_delete("/_emulator/webhooks/drops", _clear_drops)
-    r.add_post("/_emulator/reset", _reset)
+    r.add_get(prefix, _info)
+    r.add_get(prefix + "/calls", _calls)
+    r.add_delete(prefix + "/calls", _clear_calls)
+    r.add_get(prefix + "/faults", _faults)
+    r.add_post(prefix + "/faults", _add_fault)
+    r.add_delete(prefix + "/faults", _clear_faults)
+    r.add_get(prefix + "/latency", _latency)
+    r.add_put(prefix + "/latency", _set_latency)
+    r.add_get(prefix + "/meetings", _meetings)
+    r.add_post(prefix + "/meetings/play", _play)
+    r.add_post(prefix + "/meetings/{meeting_id}/participants", _add_participants)
+    r.add_get(prefix + "/recordings", _recordings)
+    r.add_post(prefix + "/recordings/{recording_id}/status", _force_status)
+    r.add_get(prefix + "/webhooks", _webhooks)
+    r.add_put(prefix + "/webhooks/url", _set_webhook_url)
+    r.add_get(prefix + "/webhooks/drops", _drops)
+    r.add_post(prefix + "/webhooks/drops", _add_drop)
+    r.add_delete(prefix + "/webhooks/drops", _clear_drops)
+    r.add_post(prefix + "/reset", _reset)
 
 
 def _state(request: web.Request) -> EmulatorState:
-    return request.app[EMULATOR_STATE]
+    app_id = request.match_info.get("emulated_app")
+    if app_id is None:
+        return request.app[EMULATOR_STATE]
+    state = request.app[EMULATOR_APPS].get(app_id)
+    if state is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no app {app_id}"}), content_type="application/json"
+        )
+    return state
 
 
 async def _parse(request: web.Request, model: type[_Model]) -> _Model:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -205,3 +205,23 @@ class EmulatorState:
 
 
 EMULATOR_STATE = web.AppKey("emulator_state", EmulatorState)
+
+
+def app_states(config: EmulatorConfig) -> dict[str, EmulatorState]:
+    """A state for each app the emulator serves, by app id, the main app's first; every app
+    signs its webhooks with the one key (as RTK does)."""
+    main = EmulatorState(config)
+    pem = main.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    states = {config.app_id: main}
+    for app_id, token in config.more_apps.items():
+        more = replace(config, app_id=app_id, api_token=token, more_apps={}, private_key_pem=pem)
+        states[app_id] = EmulatorState(more)
+    return states
+
+
+# Every app's state by app id (the main app's is also `EMULATOR_STATE`).
+EMULATOR_APPS = web.AppKey("emulator_apps", dict[str, EmulatorState])

@@ -86,7 +86,12 @@ class Worker:
         self.status = "starting"
         # (what it finds is taken at the start of each batch: see `_handle_batch`)
         self.reconciler = Reconciler(
-            settings.reconcile, processor.rtk, self._states, metrics, owned=self._owned
+            settings.reconcile,
+            processor.rtk,
+            self._states,
+            metrics,
+            owned=self._owned,
+            api_of=processor.rtk_of,
         )
 
     @property

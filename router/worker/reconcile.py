@@ -91,11 +91,14 @@ class Reconciler:
         metrics: Metrics,
         *,
         owned: Callable[[], Collection[int]],
+        api_of: Callable[[str | None], RecordingApi | None] | None = None,
         now: Callable[[], dt.datetime] = clock.now,
         monotonic: Callable[[], float] = clock.monotonic,
     ) -> None:
         self._config = config
         self._api = api
+        # Each meeting is checked with its app's client (`api` alone: the single-app form).
+        self._api_of = api_of
         self._states = states
         self._metrics = metrics
         self._owned = owned
@@ -112,13 +115,16 @@ class Reconciler:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refused: str | None = None
+        # Apps of the `apps` form whose calls RTK refused: their meetings are no longer checked,
+        # and the other apps' go on (the router stays ready: it still serves their webhooks).
+        self._refused_apps: set[str] = set()
 
     def start(self) -> None:
         """Run in the background until `stop`; nothing when off or without an RTK client."""
         if not self._config.enabled:
             log.info("reconciliation is off (reconcile.interval_seconds: 0)")
             return
-        if self._api is None:
+        if self._api is None and self._api_of is None:
             log.info("reconciliation is off: no realtimekit.api_token")
             return
         self._task = asyncio.create_task(self._run(), name="reconcile")
@@ -149,7 +155,7 @@ class Reconciler:
             meeting_id = found.event.meeting_id
             current = self._states.get(meeting_id)
             if meeting_id in busy or found.partition not in owned or current is not found.snapshot:
-                self._count(found.check, "stale")
+                self._count(found.check, "stale", found.snapshot.app)
                 continue
             synthetic = Synthetic.of(found.event, found.partition, found.at, source="reconcile")
             entries.append(Entry(synthetic, _STANDIN))
@@ -189,7 +195,7 @@ class Reconciler:
         """This round's calls for a meeting: its session if believed live, and each recording
         whose status has not changed since the previous round, an interval ago."""
         state = self._states.get(meeting_id)
-        if state is None:
+        if state is None or self._client(state) is None or state.app in self._refused_apps:
             return []
         partition = self._states.partition_of(meeting_id)
         checks = []
@@ -221,17 +227,18 @@ class Reconciler:
         self._slots.release()
 
     async def _call(self, check: _Check, state: MeetingState, at: dt.datetime) -> None:
-        assert self._api is not None
+        api = self._client(state)
+        assert api is not None
         kind = "session" if check.recording_id is None else "recording"
         try:
             if check.recording_id is None:
-                found = await self._api.active_session(check.meeting_id)
+                found = await api.active_session(check.meeting_id)
                 session = LiveSession(found.id, found.live_participants) if found else None
                 if found is not None and not found.live:
                     session = None
                 outcome = self._session_found(check, state, session, at)
             else:
-                polled = await self._api.get_recording(check.recording_id)
+                polled = await api.get_recording(check.recording_id)
                 outcome = self._recording_found(check, state, polled, at)
         except RtkApiError as exc:
             outcome = self._failed(kind, check, exc)
@@ -240,7 +247,11 @@ class Reconciler:
             outcome = "error"
         else:
             self._failures = 0
-        self._count(kind, outcome)
+        self._count(kind, outcome, state.app)
+
+    def _client(self, state: MeetingState) -> RecordingApi | None:
+        """The RTK client of the meeting's app (None: it has no API token)."""
+        return self._api if self._api_of is None else self._api_of(state.app)
 
     def _session_found(
         self, check: _Check, state: MeetingState, session: LiveSession | None, at: dt.datetime
@@ -272,6 +283,17 @@ class Reconciler:
 
     def _failed(self, kind: str, check: _Check, exc: RtkApiError) -> str:
         status = exc.status
+        app = check.snapshot.app
+        if status in (401, 403) and self._api_of is not None and app is not None:
+            if app not in self._refused_apps:
+                self._refused_apps.add(app)
+                log.error(
+                    "reconciliation stopped for this app: RTK refused its calls with HTTP %s; "
+                    "check its realtimekit.api_token and its permissions",
+                    status,
+                    extra={"app": app},
+                )
+            return "unauthorized"
         if status in (401, 403):
             if self._refused is None:
                 self._refused = (
@@ -298,8 +320,9 @@ class Reconciler:
             return "rate_limited" if status == 429 else "error"
         return "error"
 
-    def _count(self, check: str, outcome: str) -> None:
-        self._metrics.inc(self._metrics.reconcile, check, outcome)
+    def _count(self, check: str, outcome: str, app: str | None) -> None:
+        metrics = self._metrics.for_app(app)
+        metrics.inc(metrics.reconcile, check, outcome)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -139,10 +139,11 @@ async def serve_console(
     settings: Settings,
     *,
     require_auth: bool = True,
+    app_name: str | None = None,
 ) -> str:
     """Start the console app on a free port (stopped with `stack`), its pages refreshing as
-    often as by default; its URL."""
-    app = create_console_app(settings, require_auth=require_auth)
+    often as by default (with `app_name`, of that app's meetings only); its URL."""
+    app = create_console_app(settings, require_auth=require_auth, app_name=app_name)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)

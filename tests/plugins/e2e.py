@@ -233,12 +233,33 @@ def loop_config(emulator: RunningEmulator, bootstrap: str, **sections: Any) -> d
         },
         "policy": {"mode": "enforce", "rules": []},
     }
+    if "apps" in sections:  # the apps form: each app has its own realtimekit and policy
+        del config["realtimekit"], config["policy"]
     for name, values in sections.items():
         if isinstance(values, list):  # `sources=[...]`: more sources beside the emulator's
             config[name] = [*config.get(name, []), *values]
         else:
             config[name] = {**config.get(name, {}), **values}
     return config
+
+
+def app_config(
+    emulator: RunningEmulator, name: str, app_id: str, sources: list[str], policy: dict[str, Any]
+) -> dict[str, Any]:
+    """One app of the `apps` form, calling the emulator's app `app_id`."""
+    token = emulator.apps[app_id].config.api_token
+    return {
+        "name": name,
+        "realtimekit": {
+            "api_base_url": emulator.base_url,
+            "account_id": emulator.config.account_id,
+            "app_id": app_id,
+            "api_token": token,
+            "retry_seconds": 30,
+        },
+        "sources": sources,
+        "policy": policy,
+    }
 
 
 @pytest.fixture
@@ -251,6 +272,9 @@ async def make_loop(
 
         async def make(emulator_options: dict[str, Any] | None = None, **sections: Any) -> Loop:
             emulator = await start_emulator(idle_stop_seconds=None, **(emulator_options or {}))
+            for name, section in sections.items():  # (sections made for this very emulator)
+                if callable(section):
+                    sections[name] = section(emulator)
             config = loop_config(emulator, broker.bootstrap_servers, **sections)
             settings = parse_config(json.dumps(config), "loop.yaml", {}).settings
 
