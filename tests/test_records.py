@@ -42,17 +42,17 @@ from tests.plugins import records as rtk
 SCHEMAS = Path(__file__).parent.parent / "router" / "schemas"
 
 RECORDING_FIELDS = [
-    "type", "version", "recording_id", "meeting_id", "session_id", "status", "previous_status",
-    "source", "occurred_at", "received_at", "started_at", "stopped_at", "output_file_name",
-    "download_url", "audio_download_url", "download_url_expiry", "file_size", "duration_seconds",
-    "delivery_id",
+    "type", "version", "app", "recording_id", "meeting_id", "session_id", "status",
+    "previous_status", "source", "occurred_at", "received_at", "started_at", "stopped_at",
+    "output_file_name", "download_url", "audio_download_url", "download_url_expiry",
+    "file_size", "duration_seconds", "delivery_id",
 ]  # fmt: skip
 MEETING_FIELDS = [
-    "type", "version", "meeting_id", "session_id", "title", "organization_id", "occurred_at",
+    "type", "version", "app", "meeting_id", "session_id", "title", "organization_id", "occurred_at",
     "received_at", "participant", "participants_present", "reason",
 ]  # fmt: skip
 DECISION_FIELDS = [
-    "type", "version", "meeting_id", "session_id", "trigger", "delivery_id", "participant",
+    "type", "version", "app", "meeting_id", "session_id", "trigger", "delivery_id", "participant",
     "rule", "action", "outcome", "recording_id", "mode", "policy_version", "error", "decided_at",
     "explanation",
 ]  # fmt: skip
@@ -109,6 +109,7 @@ def test_recording_record_from_the_cf_example() -> None:
     assert record == {
         "type": "recording.status_changed",
         "version": 1,
+        "app": None,
         "recording_id": rtk.RECORDING_ID,
         "meeting_id": rtk.MEETING_ID,
         "session_id": rtk.SESSION_ID,

@@ -124,7 +124,7 @@ def test_a_removed_record_type_is_found() -> None:
 
 
 def _additions(schemas: dict[str, dict[str, Any]]) -> None:
-    """What a change may add within version 1: a field on decisions, an app on every record,
+    """What a change may add within version 1: a field on decisions, a field on every record,
     a new record type, a new outcome, a wider type."""
     decision = schemas["policy.decision"]
     decision["properties"]["hint"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
@@ -132,8 +132,8 @@ def _additions(schemas: dict[str, dict[str, Any]]) -> None:
     decision["properties"]["outcome"]["enum"].append("reconciled")
     decision["properties"]["meeting_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
     for schema in schemas.values():
-        schema["properties"]["app"] = {"type": "string"}
-        schema["required"].append("app")
+        schema["properties"]["tenant"] = {"type": "string"}
+        schema["required"].append("tenant")
     added = copy.deepcopy(schemas["meeting.ended"])
     added["title"] = "meeting.paused"
     added["properties"]["type"] = {"const": "meeting.paused", "type": "string"}

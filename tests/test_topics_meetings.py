@@ -26,6 +26,7 @@ from tests.plugins.topics import (
 ENVELOPE = {
     "type",
     "version",
+    "app",
     "meeting_id",
     "session_id",
     "title",

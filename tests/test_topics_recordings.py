@@ -30,6 +30,7 @@ from tests.plugins.topics import (
 RECORDING_FIELDS = {
     "type",
     "version",
+    "app",
     "recording_id",
     "meeting_id",
     "session_id",

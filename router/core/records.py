@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -22,7 +22,6 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
 )
-from pydantic.json_schema import SkipJsonSchema
 
 from router.clock import rfc3339
 from router.core.recording_state import RecordingStatus
@@ -36,36 +35,20 @@ Rfc3339 = Annotated[
 PolicyVersion = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
 
 
-def _app_when_present(schema: dict[str, Any]) -> None:
-    """`app` is declared apart from the fields every record has: present, it is the app's name."""
-    schema["patternProperties"] = {
-        "^app$": {"type": "string", "description": "the RTK app (the apps form only)"}
-    }
-
-
 class Record(BaseModel):
-    """Base of every published record: frozen, closed, serialised with every field.
-
-    `app` is the one exception: it is written in the `apps` form of the configuration only, so
-    that a single-app router's records stay exactly what they were before apps existed.
-    """
+    """Base of every published record: frozen, closed, serialised with every field."""
 
     model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        json_schema_serialization_defaults_required=True,
-        json_schema_extra=_app_when_present,
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
     )
 
     type: str
     version: Literal[1] = 1
-    # The RTK app the record belongs to (None: the single-app form); set as it is published.
-    app: SkipJsonSchema[str | None] = None
+    # The RTK app the record belongs to (SPEC 11); null in the single-app form.
+    app: str | None = None
 
     def to_bytes(self) -> bytes:
         """The compact JSON value of the Kafka message."""
-        if self.app is None:
-            return self.model_dump_json(exclude={"app"}).encode()
         return self.model_dump_json().encode()
 
 
