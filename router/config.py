@@ -7,7 +7,6 @@ fixes a file in one pass. Keys are strict (`extra="forbid"`): a typo is an error
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from router.config_problems import describe, dotted, line_order, secret_warnings
 from router.core.policy import PolicyConfig
 from router.errors import ConfigError
-from router.yamlsource import YamlDocument, load_yaml, unquoted
+from router.yamlsource import load_yaml, unquoted
 
 RTK_PUBLIC_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
@@ -259,16 +259,6 @@ class LoadedConfig:
     warnings: tuple[str, ...]
 
 
-# Keys whose literal value in the file is a secret that belongs in the environment instead.
-_SECRET_PATHS = (
-    re.compile(r"^realtimekit\.api_token$"),
-    re.compile(r"^apps\[\d+\]\.realtimekit\.api_token$"),
-    re.compile(r"^sources\[\d+\]\.signature\.secrets\[\d+\]$"),
-    re.compile(r"^kafka\.sasl_password$"),
-    re.compile(r"^console\.password$"),
-)
-
-
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate the file at `path`; raise `ConfigError` listing every problem."""
     shown = os.fspath(path)
@@ -294,15 +284,15 @@ def parse_config(text: str, shown: str, env: Mapping[str, str]) -> LoadedConfig:
     try:
         settings = Settings.model_validate(doc.data)
     except ValidationError as exc:
-        problems.extend(_describe(exc, doc, shown))
+        problems.extend(describe(exc, doc, shown))
         settings = None
     if settings is not None:
         problems.extend(
             f"{shown}:{doc.line_of(p)}: {dotted(p)}: {msg}" for p, msg in app_problems(doc.data)
         )
     if problems or settings is None:
-        raise ConfigError(sorted(problems, key=_line_order))
-    return LoadedConfig(settings=settings, path=shown, warnings=tuple(_warnings(doc, shown)))
+        raise ConfigError(sorted(problems, key=line_order))
+    return LoadedConfig(settings=settings, path=shown, warnings=tuple(secret_warnings(doc, shown)))
 
 
 def app_policies(
@@ -328,7 +318,7 @@ def app_policies(
         try:
             policy = PolicyConfig.model_validate(app.get("policy") or {})
         except ValidationError as exc:
-            mine.extend(_describe(exc, doc, shown, at))
+            mine.extend(describe(exc, doc, shown, at))
         found[app["name"]] = mine or policy
     return found
 
@@ -364,89 +354,3 @@ def app_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
         if name not in owner
     )
     return found
-
-
-def dotted(path: tuple[str | int, ...]) -> str:
-    """`("policy", "rules", 0, "when")` as `policy.rules[0].when`."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "(root)"
-
-
-def _describe(
-    exc: ValidationError, doc: YamlDocument, shown: str, at: tuple[str | int, ...] = ()
-) -> list[str]:
-    """The problems of `exc`, raised validating the part of the file at `at`."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        path = _data_path(doc.data, (*at, *error["loc"]))
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
-        message = _message(error, told=doc.told(path))
-        lines.append(f"{shown}:{doc.line_of(path)}: {dotted(path)}: {message}")
-    return lines
-
-
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """The path in the file for a pydantic `loc`, without union tags pydantic inserts."""
-    path: list[str | int] = []
-    for index, part in enumerate(loc):
-        last = index == len(loc) - 1
-        found, child = _child(data, part)
-        if found:
-            data = child
-        elif not last:
-            continue  # a discriminator tag or validator name, not a key of the file
-        else:
-            data = None
-        path.append(part)
-    return tuple(path)
-
-
-def _child(data: Any, part: str | int) -> tuple[bool, Any]:
-    if isinstance(data, dict) and part in data:
-        return True, data[part]
-    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-        return True, data[part]
-    return False, None
-
-
-def _message(error: Mapping[str, Any], *, told: bool) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "union_tag_invalid":
-        ctx = error["ctx"]
-        # A value from ${VAR} or an alias is not repeated: it may be a secret.
-        value = f" '{ctx['tag']}'" if told else ""
-        return f"unknown value{value} (expected {ctx['expected_tags']})"
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    return msg if told else unquoted(msg)
-
-
-def _warnings(doc: YamlDocument, shown: str) -> list[str]:
-    found = []
-    for path, line in doc.lines.items():
-        name = dotted(path)
-        if path in doc.expanded or not any(p.match(name) for p in _SECRET_PATHS):
-            continue
-        if _value_at(doc.data, path):
-            found.append(
-                f"{shown}:{line}: {name}: a literal secret; take it from the environment "
-                "with ${VAR}"
-            )
-    return found
-
-
-def _value_at(data: Any, path: tuple[str | int, ...]) -> Any:
-    for part in path:
-        data = data[part]  # the path was recorded while walking this very data
-    return data
-
-
-def _line_order(problem: str) -> tuple[int, str]:
-    match = re.match(r"^.*?:(\d+): ", problem)
-    return (int(match.group(1)) if match else 0, problem)
