@@ -6,7 +6,8 @@ from router.kafka.client import BROKER_ERRORS, TopicAdmin, client_options, reade
 from router.kafka.consumer import Consumer
 from router.kafka.idempotence import IdempotenceRefused
 from router.kafka.messages import Consumed, Headers, Outgoing, Unsent
-from router.kafka.producer import Publisher, key_partition
+from router.kafka.murmur import key_partition
+from router.kafka.producer import Publisher
 from router.kafka.readers import (
     TopicReader,
     partition_counts,

@@ -15,7 +15,7 @@ from router.config import KafkaConfig
 from router.kafka.client import client_options
 from router.kafka.follower import TopicsFollower
 from router.kafka.messages import Consumed, consumed
-from router.kafka.producer import key_partition
+from router.kafka.murmur import key_partition
 
 # Messages handed over at once when reading a partition whole (see `read_partitions`).
 RESTORE_BATCH = 1000
