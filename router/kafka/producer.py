@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 
 from router.config import KafkaConfig
+from router.deadlines import Deadlines
 from router.errors import PublishError
 from router.kafka.client import TopicAdmin, client_options
 from router.kafka.idempotence import (
@@ -28,6 +28,7 @@ from router.kafka.idempotence import (
     wanted,
 )
 from router.kafka.messages import Headers, Outgoing, Unsent, unsent_of
+from router.kafka.murmur import key_hash
 from router.metrics import Metrics
 
 log = logging.getLogger("router.kafka")
@@ -82,6 +83,7 @@ class Publisher:
         self._hashes: dict[bytes, int] = {}
         # Each topic's partitions, sorted; forgotten whenever the cluster metadata changes.
         self._partitions: dict[str, list[int]] = {}
+        self._deadlines = Deadlines()
 
     @property
     def started(self) -> bool:
@@ -183,6 +185,7 @@ class Publisher:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+        self._deadlines.close()
 
     def mark_suspect(self) -> None:
         """Require a topic check before the next send (broker restarted or unreachable)."""
@@ -214,30 +217,39 @@ class Publisher:
         partition: int | None = None,
     ) -> tuple[int, int]:
         """Send and wait for the acknowledgement; (partition, offset), or `PublishError`."""
+        wait = self._deadlines.start(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                if self._wedged is not None:
-                    await self._heal()
-                if self._producer is None:
-                    raise PublishError("not connected to the broker")
-                if self._suspect:
-                    missing = await self.verify_topics()
-                    if missing:
-                        raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
-                future = await self._send(Outgoing(topic, key, value, headers, partition))
-                metadata = await future
-        except TimeoutError:
-            self.mark_suspect()
-            raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
+            if self._wedged is not None:
+                await self._heal()
+            if self._producer is None:
+                raise PublishError("not connected to the broker")
+            if self._suspect:
+                missing = await self.verify_topics()
+                if missing:
+                    raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
+            wait.future = future = await self._send_to(topic, key, value, headers, partition)
+            metadata = await future
+        except asyncio.CancelledError:
+            if not wait.timed_out():
+                raise
+            self._late(timeout)
+        except TimeoutError:  # (the deadline failed the acknowledgement's future)
+            self._late(timeout)
         except (KafkaError, OSError) as exc:
             self._failed(exc)
             raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
+        finally:
+            wait.end()
         return int(metadata.partition), int(metadata.offset)
+
+    def _late(self, timeout: float) -> NoReturn:
+        self.mark_suspect()
+        raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
 
     def _partition_of(self, topic: str, key: bytes) -> int | None:
         """The partition aiokafka's default partitioner picks for `key` (murmur2 of the key
         over all partitions, as Kafka's Java client does), with the hash remembered: murmur2
-        is pure Python there. None when the topic's partitions are not known yet."""
+        is pure Python. None when the topic's partitions are not known yet."""
         ordered = self._partitions.get(topic)
         if ordered is None:
             partitions = self._producer.client.cluster.partitions_for_topic(topic)
@@ -286,21 +298,19 @@ class Publisher:
         return unsent
 
     async def _send(self, m: Outgoing) -> asyncio.Future[Any]:
-        partition = m.partition
-        if partition is None and m.key is not None:
-            partition = self._partition_of(m.topic, m.key)
+        return await self._send_to(m.topic, m.key, m.value, m.headers, m.partition)
+
+    async def _send_to(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None,
+    ) -> asyncio.Future[Any]:
+        if partition is None and key is not None:
+            partition = self._partition_of(topic, key)
         future: asyncio.Future[Any] = await self._producer.send(
-            m.topic, m.value, key=m.key, headers=m.headers, partition=partition
+            topic, value, key=key, headers=headers, partition=partition
         )
         return future
-
-
-def key_hash(key: bytes) -> int:
-    """The hash Kafka's default partitioner takes a key's partition from (positive murmur2)."""
-    return int(murmur2(key)) & 0x7FFFFFFF
-
-
-def key_partition(key: bytes, partitions: Collection[int]) -> int:
-    """The partition the producer puts messages keyed `key` on, among a topic's partitions."""
-    ordered = sorted(partitions)
-    return ordered[key_hash(key) % len(ordered)]
