@@ -117,7 +117,6 @@ def create_app(
     connections = Connections(settings.server, metrics)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
-        middlewares=[connections.middleware],
         handler_args={
             "keepalive_timeout": settings.server.keepalive_timeout_seconds,
             "read_bufsize": READ_BUFSIZE,

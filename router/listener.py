@@ -16,15 +16,16 @@ Here, per process:
   end within the time-out, else 503. A small body (a webhook) needs no slot, so slow large
   bodies do not hold it up.
 
-`Connections` is made with the app (its middleware notes which connections have a request in
-progress) and installed on the aiohttp server by `ListenerRunner`.
+`Connections` is made with the app and installed on the aiohttp server by `ListenerRunner`; it
+notes the start and the end of every request by wrapping the server's request factory and
+handler (an app middleware would do the same at several times the cost per request).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -43,9 +44,9 @@ class _Connection:
     __slots__ = ("busy", "header_timer")
 
     def __init__(self, header_timer: asyncio.TimerHandle | None) -> None:
-        # A request in progress: set when its headers are complete, cleared by the middleware
-        # (aiohttp handles one request of a connection at a time; an answer given before the
-        # middleware, such as a refused `Expect`, leaves it set until the next request).
+        # A request in progress: set when its headers are complete, cleared when its handler
+        # returns (aiohttp handles one request of a connection at a time; an answer aiohttp
+        # gives without calling the handler leaves it set until the next request).
         self.busy = False
         self.header_timer = header_timer
 
@@ -64,10 +65,11 @@ class Connections:
 
     def install(self, server: web.Server) -> None:
         """Hook into the server's connection and request events (it has no other hooks)."""
-        made, lost, make_request = (
+        made, lost, make_request, handle = (
             server.connection_made,
             server.connection_lost,
             server.request_factory,
+            server.request_handler,
         )
 
         def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
@@ -83,22 +85,16 @@ class Connections:
             self._request_started(request.protocol)
             return request
 
+        async def request_handler(request: web.BaseRequest) -> web.StreamResponse:
+            try:
+                return await handle(request)
+            finally:
+                self._request_ended(request.protocol)
+
         server.connection_made = connection_made  # type: ignore[method-assign]
         server.connection_lost = connection_lost  # type: ignore[method-assign]
         server.request_factory = request_factory
-
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """Marks the end of a request (its start is marked when its headers are complete)."""
-        try:
-            return await handler(request)
-        finally:
-            connection = self._open.get(request.protocol)
-            if connection is not None:
-                connection.busy = False
-                self._touch(request.protocol)
+        server.request_handler = request_handler
 
     def _opened(self, handler: RequestHandler) -> None:
         loop = asyncio.get_running_loop()
@@ -123,6 +119,12 @@ class Connections:
             connection.header_timer = None
         connection.busy = True
         self._touch(handler)
+
+    def _request_ended(self, handler: RequestHandler) -> None:
+        connection = self._open.pop(handler, None)
+        if connection is not None:
+            connection.busy = False
+            self._open[handler] = connection  # (now the most recently active)
 
     def _touch(self, handler: RequestHandler) -> None:
         connection = self._open.pop(handler, None)
