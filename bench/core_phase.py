@@ -20,7 +20,7 @@ from bench.bodies import Signed
 from bench.configs import NEVER_TITLE_PREFIX, bench_policy
 from handlers.base import Ports
 from router import envelope
-from router.clock import now
+from router.clock import now, rfc3339
 from router.config import PolicyConfig, TopicsConfig
 from router.core.delivery import parse_payload
 from router.core.meeting_state import MeetingState
@@ -58,7 +58,7 @@ def _logged(items: Sequence[Signed], received_at: dt.datetime) -> list[Consumed]
             source="realtimekit",
             event=event,
             delivery_id=delivery_id,
-            received_at=received_at,
+            received_at=rfc3339(received_at),
         )
         out.append(Consumed(topic, 0, offset, sealed.key, sealed.value, tuple(sealed.headers), 0))
     return out

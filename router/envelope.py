@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router.clock import rfc3339
 from router.core.delivery import meeting_key
 from router.core.signature import HMAC_HEADER, body_digest
 from router.core.timeparse import parse_timestamp
@@ -85,17 +84,19 @@ def seal(
     source: str,
     event: str,
     delivery_id: str,
-    received_at: dt.datetime,
+    received_at: str,
     app: str | None = None,
 ) -> Outgoing:
-    """The webhooks-topic message of an accepted delivery."""
-    headers: Headers = [
-        (name, raw_header(rtk_headers[name])) for name in FORWARDED_HEADERS if name in rtk_headers
-    ]
+    """The webhooks-topic message of an accepted delivery (`received_at` in RFC 3339)."""
+    headers: Headers = []
+    for name in FORWARDED_HEADERS:
+        value = rtk_headers.get(name)
+        if value is not None:
+            headers.append((name, raw_header(value)))
     headers += [
         (SOURCE, source.encode()),
         (EVENT, utf8(event)),
-        (RECEIVED_AT, rfc3339(received_at).encode()),
+        (RECEIVED_AT, received_at.encode()),
         (DELIVERY_ID, raw_header(delivery_id)),
     ]
     if app is not None:

@@ -8,6 +8,7 @@ place, `status_for`; anything unexpected is answered 503 (RTK retries) and logge
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from router import envelope
-from router.clock import monotonic, now
+from router.clock import monotonic, rfc3339_now
 from router.config import Settings, SourceConfig
 from router.core.dedupe import DeliveryDedupe
 from router.core.delivery import RTK_EVENTS, parse_payload
@@ -45,18 +46,6 @@ class Source:
 
     config: SourceConfig
     verifier: Verifier
-
-
-@dataclass(frozen=True)
-class _Delivery:
-    """An authentic delivery on its way to the log."""
-
-    source: Source
-    request: web.Request
-    body: bytes
-    payload: dict[str, Any]
-    event: str
-    delivery_id: str
 
 
 def status_for(exc: Exception) -> tuple[int, dict[str, Any]]:
@@ -92,8 +81,12 @@ class Receiver:
             window=settings.server.dedupe_content_seconds,
             max_entries=settings.server.dedupe_max_entries,
         )
-        self._inflight: dict[str, asyncio.Future[bool]] = {}
+        self._appending = _Appending()
         self._bodies = BodyReader(settings.server, metrics)
+        self._topic = settings.kafka.topics.webhooks
+        self._ack_timeout = settings.kafka.ack_timeout_seconds
+        # (made once: each source's metrics as counted for its app)
+        self._metrics_of = {name: metrics.for_app(self._apps.get(name)) for name in self._sources}
 
     def routes(self) -> list[web.RouteDef]:
         """One route per source: POST is a delivery, any other method gets 405. Every method
@@ -101,18 +94,10 @@ class Receiver:
         default handler (which answers 500 to an `Expect` that is not valid UTF-8)."""
         return [
             web.route(
-                "*", s.config.path, self._handler_for(s.config.name), expect_handler=self._expect
+                "*", s.config.path, functools.partial(self.handle, s), expect_handler=self._expect
             )
             for s in self._sources.values()
         ]
-
-    def _handler_for(self, name: str) -> Any:
-        async def handler(request: web.Request) -> web.Response:
-            if request.method != "POST":
-                raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-            return await self.handle(self._sources[name], request)
-
-        return handler
 
     async def _expect(self, request: web.Request) -> web.Response | None:
         """`Expect: 100-continue` on a POST: the body is asked for only when its declared size
@@ -131,89 +116,120 @@ class Receiver:
         return None
 
     async def handle(self, source: Source, request: web.Request) -> web.Response:
-        """Answer one delivery; never raises."""
+        """Answer one request to `source`'s path: 405 unless it is a POST; a delivery's answer
+        otherwise, whatever happens (nothing else is raised). One coroutine on purpose: every
+        level of awaiting is paid again when the broker's acknowledgement resumes it."""
+        if request.method != "POST":
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
         started = monotonic()
         name = source.config.name
         event = "-"
         delivery_id: str | None = None
         try:
             body = await self._bodies.read(request)
-            await source.verifier.verify(request.headers, body)
+            headers = request.headers
+            await source.verifier.verify(headers, body)
             payload, event = parse_payload(body)
-            delivery_id = request.headers.get(envelope.RTK_UUID) or str(uuid.uuid4())
-            status, answer = await self._accept(
-                _Delivery(source, request, body, payload, event, delivery_id)
+            rtk_uuid = headers.get(envelope.RTK_UUID)
+            delivery_id = rtk_uuid or str(uuid.uuid4())
+            content = DeliveryDedupe.content_key(
+                headers.get(envelope.RTK_WEBHOOK_ID), envelope.body_digest(body)
             )
+            keys = (f"u:{rtk_uuid}", f"c:{content}") if rtk_uuid else (f"c:{content}",)
+            if self._dedupe.seen(rtk_uuid, content, monotonic()) or (
+                self._appending.any_of(keys) and await self._appending.wait_for(keys)
+            ):
+                status, answer = 200, _DUPLICATE
+            else:
+                message = envelope.seal(
+                    self._topic,
+                    body,
+                    payload,
+                    rtk_headers=headers,
+                    source=name,
+                    event=event,
+                    delivery_id=delivery_id,
+                    received_at=rfc3339_now(),
+                    app=self._apps.get(name),
+                )
+                done = self._appending.claim(keys)
+                try:
+                    sent = monotonic()
+                    await self._publisher.publish(
+                        message.topic,
+                        message.value,
+                        key=message.key,
+                        headers=message.headers,
+                        timeout=self._ack_timeout,
+                    )
+                    self._metrics.publish_seconds.observe(monotonic() - sent)
+                    self._dedupe.remember(rtk_uuid, content, monotonic())
+                    done.set_result(True)
+                finally:
+                    self._appending.release(keys, done)
+                status, answer = 200, _accepted(delivery_id)
         except RouterError as exc:
-            status, answer = status_for(exc)
+            status, error = status_for(exc)
+            answer = _encode(error)
             if isinstance(exc, SignatureError):
                 self._metrics.signature_failures.labels(source=name, reason=exc.reason).inc()
         except Exception as exc:
             log.exception("unexpected error handling a delivery", extra={"source": name})
-            status, answer = status_for(exc)
+            status, error = status_for(exc)
+            answer = _encode(error)
         label = event if event in RTK_EVENTS else ("-" if event == "-" else "other")
-        metrics = self._metrics.for_app(self._apps.get(name))
-        metrics.inc(metrics.webhooks, name, label, str(status))
+        metrics = self._metrics_of[name]
+        metrics.inc(metrics.webhooks, name, label, _STATUS_TEXT.get(status) or str(status))
         if status >= 300 or self._settings.server.access_log:
             shown = event if event in RTK_EVENTS else label
             _log_delivery(
                 source=name, event=shown, delivery_id=delivery_id, status=status, started=started
             )
-        headers = _RETRY_LATER if status == 503 else None
         return web.Response(
-            body=_encode(answer), status=status, headers=headers, content_type="application/json"
+            body=answer,
+            status=status,
+            headers=_RETRY_LATER if status == 503 else None,
+            content_type="application/json",
         )
 
-    async def _accept(self, delivery: _Delivery) -> tuple[int, dict[str, Any]]:
-        request, body = delivery.request, delivery.body
-        rtk_uuid = request.headers.get(envelope.RTK_UUID)
-        content = DeliveryDedupe.content_key(
-            request.headers.get(envelope.RTK_WEBHOOK_ID), envelope.body_digest(body)
-        )
-        keys = [k for k in (rtk_uuid and f"u:{rtk_uuid}", f"c:{content}") if k]
-        if self._dedupe.seen(rtk_uuid, content, monotonic()):
-            return 200, {"status": "duplicate"}
+
+class _Appending:
+    """The deliveries being appended, by dedupe key: a copy that arrives meanwhile waits for
+    the first one's outcome rather than appending again."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, asyncio.Future[bool]] = {}
+
+    def any_of(self, keys: Sequence[str]) -> bool:
+        """Whether a delivery with one of these keys is being appended."""
+        return any(key in self._pending for key in keys)
+
+    async def wait_for(self, keys: Sequence[str]) -> bool:
+        """Whether a delivery with one of these keys, being appended, reached the log."""
         for key in keys:
-            pending = self._inflight.get(key)
+            pending = self._pending.get(key)
             if pending is not None and await asyncio.shield(pending):
-                return 200, {"status": "duplicate"}
+                return True
+        return False
+
+    def claim(self, keys: Sequence[str]) -> asyncio.Future[bool]:
+        """Mark these keys as being appended; the future says whether it succeeded."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         for key in keys:
-            self._inflight[key] = done
-        try:
-            await self._append(delivery)
-            self._dedupe.remember(rtk_uuid, content, monotonic())
-            done.set_result(True)
-        except BaseException:
-            done.set_result(False)
-            raise
-        finally:
-            for key in keys:
-                if self._inflight.get(key) is done:
-                    del self._inflight[key]
-        return 200, {"status": "accepted", "id": delivery.delivery_id}
+            self._pending[key] = done
+        return done
 
-    async def _append(self, delivery: _Delivery) -> None:
-        message = envelope.seal(
-            self._settings.kafka.topics.webhooks,
-            delivery.body,
-            delivery.payload,
-            rtk_headers=delivery.request.headers,
-            source=delivery.source.config.name,
-            event=delivery.event,
-            delivery_id=delivery.delivery_id,
-            received_at=now(),
-            app=self._apps.get(delivery.source.config.name),
-        )
-        started = monotonic()
-        await self._publisher.publish(
-            message.topic,
-            message.value,
-            key=message.key,
-            headers=message.headers,
-            timeout=self._settings.kafka.ack_timeout_seconds,
-        )
-        self._metrics.publish_seconds.observe(monotonic() - started)
+    def release(self, keys: Sequence[str], done: asyncio.Future[bool]) -> None:
+        """The append is over: `done` is failed unless it was set, and the keys are free."""
+        if not done.done():
+            done.set_result(False)
+        for key in keys:
+            if self._pending.get(key) is done:
+                del self._pending[key]
+
+
+def _accepted(delivery_id: str) -> bytes:
+    return b'{"status":"accepted","id":' + json.dumps(delivery_id).encode() + b"}"
 
 
 def _log_delivery(
@@ -232,6 +248,8 @@ def _log_delivery(
 
 
 _RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+_DUPLICATE = b'{"status":"duplicate"}'
+_STATUS_TEXT = {code: str(code) for code in (200, 400, 401, 405, 413, 503)}
 
 
 def _encode(answer: dict[str, Any]) -> bytes:

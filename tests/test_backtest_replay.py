@@ -12,6 +12,7 @@ import pytest
 
 from router import envelope
 from router.backtest import Replayer
+from router.clock import rfc3339
 from router.config import Settings
 from router.core.backtest import Comparison, Decided, read_decision
 from router.core.timeparse import parse_rfc3339
@@ -214,7 +215,7 @@ class Log:
             source="realtimekit",
             event=event,
             delivery_id=delivery_id,
-            received_at=received,
+            received_at=rfc3339(received),
         )
         self.messages.append(
             Consumed(
