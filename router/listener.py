@@ -163,22 +163,19 @@ class BodyReader:
         size = request.content_length
         if size is not None and size > limit:
             raise BodyTooLarge(limit)
-        if request.content.is_eof():  # it came with the headers (a webhook): nothing to wait for
-            return await self._read(request)
-        timeout = self._config.body_timeout_seconds
         try:
-            async with asyncio.timeout(timeout), self._slot(size):
-                return await self._read(request)
-        except TimeoutError:
-            raise BodyTimeout(
-                f"the body did not arrive within server.body_timeout_seconds ({timeout:g})"
-            ) from None
-
-    async def _read(self, request: web.Request) -> bytes:
-        try:
-            return await request.read()
+            if request.content.is_eof():  # it came with the headers (a webhook): no wait
+                return await request.read()
+            timeout = self._config.body_timeout_seconds
+            try:
+                async with asyncio.timeout(timeout), self._slot(size):
+                    return await request.read()
+            except TimeoutError:
+                raise BodyTimeout(
+                    f"the body did not arrive within server.body_timeout_seconds ({timeout:g})"
+                ) from None
         except web.HTTPRequestEntityTooLarge:
-            raise BodyTooLarge(self._config.max_body_bytes) from None
+            raise BodyTooLarge(limit) from None
         except web.RequestPayloadError:  # broken chunked or Content-Encoding data
             raise PayloadError("the body cannot be decoded") from None
         except ConnectionResetError:  # the sender left before its Content-Length arrived

@@ -99,7 +99,7 @@ class RsaVerifier:
 
     async def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         arrived = monotonic()
-        keys = await self._current_keys()
+        keys = self._fresh_keys(arrived) or await self._current_keys()
         header = headers.get(signature.RSA_HEADER)
         try:
             signature.rsa_verify(keys, header, body)
@@ -150,6 +150,19 @@ class RsaVerifier:
     def _window_open(self) -> bool:
         last = self._last_mismatch_fetch
         return last is None or monotonic() - last >= self._config.refetch_interval_seconds
+
+    def _fresh_keys(self, now: float) -> list[rsa.RSAPublicKey] | None:
+        """The keys at hand when nothing needs fetching (the common case, decided without a
+        coroutine); None sends the caller to `_current_keys`."""
+        if self._keys and (
+            self._pinned
+            or (
+                self._fetched_at is not None
+                and now - self._fetched_at <= self._config.key_cache_seconds
+            )
+        ):
+            return self._keys + self._extra if self._extra else self._keys
+        return None
 
     async def _current_keys(self) -> list[rsa.RSAPublicKey]:
         if not self._pinned and self._stale() and self._may_attempt(retry_after=5.0):
