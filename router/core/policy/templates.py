@@ -8,6 +8,7 @@ the event does not carry expands to the empty string.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,8 +42,10 @@ def expand(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
-def parse_template(text: str) -> list[Piece]:
-    """The literal runs and placeholders of `text`; `ValueError` says what is wrong."""
+@functools.lru_cache(maxsize=512)
+def parse_template(text: str) -> tuple[Piece, ...]:
+    """The literal runs and placeholders of `text`; `ValueError` says what is wrong.
+    (Remembered: a rule's templates are expanded for every decision it makes.)"""
     pieces: list[Piece] = []
     literal: list[str] = []
     index = 0
@@ -73,7 +76,7 @@ def parse_template(text: str) -> list[Piece]:
         index = close + 1
     if literal:
         pieces.append((False, "".join(literal)))
-    return pieces
+    return tuple(pieces)
 
 
 def _walk(value: object, loc: Loc, problems: list[Problem]) -> None:
