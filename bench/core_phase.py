@@ -21,10 +21,10 @@ from bench.configs import NEVER_TITLE_PREFIX, bench_policy
 from handlers.base import Ports
 from router import envelope
 from router.clock import now, rfc3339
-from router.config import PolicyConfig, TopicsConfig
+from router.config import TopicsConfig
 from router.core.delivery import parse_payload
 from router.core.meeting_state import MeetingState
-from router.core.policy import Policy
+from router.core.policy import Policy, PolicyConfig
 from router.kafka import Consumed
 from router.metrics import Metrics
 from router.processing import Processor, Waiting

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from bench.backtest_phases import Backtested
@@ -190,9 +191,50 @@ def summary(f: Figures) -> list[str]:
                 f"({b.cpu_rate:,.0f} per CPU second), {b.changed:,} decisions changed",
             )
         )
+    lines += ceilings(f)
     lines += ["", "Targets", "-------"]
     lines += [t.line() for t in targets(f)]
     return lines
+
+
+def ceilings(f: Figures, cores: int | None = None) -> list[str]:
+    """What two ratio targets could be at best on this machine, from this run's own figures.
+
+    - router / bare: one process must at least verify and log each webhook (the verifying
+      handler's CPU per request) and decide it (the worker's core per event, no Kafka); with
+      a core of its own it could not go faster than one over their sum.
+    - `--workers 2` / `--workers 1`: the one-process run used the shares of the machine its
+      summary prints (router, broker, wrk); two processes cannot take more than the whole
+      machine, so at the same CPU per webhook the ratio is at most 100% x cores over their
+      sum.
+    """
+    lines: list[str] = []
+    if f.verify and f.core and f.bare:
+        least_ms = f.verify.verifying.cpu_ms + f.core.best_us / 1000
+        best_rps = 1000 / least_ms
+        lines.append(
+            _row(
+                "ceiling of router / bare",
+                f"{ratio(best_rps, f.bare.wrk.rps):.2f} x: {best_rps:,.0f} req/s at "
+                f"{least_ms:.3f} ms/webhook (verifying handler + worker core), one core",
+            )
+        )
+    if f.one and f.one.cpu:
+        used = sum(f.one.cpu.get(name, 0.0) for name in ("router", "broker", "wrk"))
+        cores = cores or _cores()
+        if used > 0:
+            lines.append(
+                _row(
+                    "ceiling of workers 2 / 1",
+                    f"{100 * cores / used:.2f} x: --workers 1 took {used:.0f}% of "
+                    f"{100 * cores:.0f}% (router, broker and wrk)",
+                )
+            )
+    return ["", "Ceilings on this machine", "------------------------", *lines] if lines else []
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _served(s: Served) -> str:

@@ -52,7 +52,10 @@ def say(line: str = "") -> None:
 
 def value(topic: str, meeting_id: str, n: int) -> bytes:
     """A record of about the size the router writes on `topic`."""
-    common = {"meeting_id": meeting_id, "session_id": f"session-{n % 97}-{meeting_id}"}
+    common: dict[str, object] = {
+        "meeting_id": meeting_id,
+        "session_id": f"session-{n % 97}-{meeting_id}",
+    }
     if topic == "meetings":
         record = common | {
             "type": "participant.joined",

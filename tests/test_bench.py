@@ -21,7 +21,7 @@ from bench.drain_phases import Drain, Drained, per_event_us, recorded_meetings
 from bench.feed import record_headers
 from bench.hostile_phases import Hostile
 from bench.loadgen import Shot
-from bench.phases import summarise
+from bench.phases import Bare, Ingest, summarise
 from bench.plan import parse_args, plan_from
 from bench.run import drain_title
 from bench.verify_phases import Served, Verify
@@ -290,6 +290,27 @@ def test_the_summary_has_the_drain_and_verify_targets() -> None:
     )
     text = "\n".join(report.summary(figures))
     assert "500 of 500 recordings started" in text
+
+
+def test_the_ceilings_come_from_the_run_s_own_figures() -> None:
+    wrk = parse_output(
+        'BENCH-JSON {"requests":8000,"duration_us":2000000,"connect":0,"read":0,"write":0,'
+        '"status":0,"timeout":0,"p50_us":1500,"p90_us":2500,"p99_us":9000,"max_us":12000}'
+    )  # 4,000 req/s
+    bare = Bare(replace(wrk, requests=40_000), 0.04)  # 20,000 req/s
+    one = Ingest(wrk, {"router": 95.0, "broker": 25.0, "wrk": 5.0, "rest": 9.0}, 8000, 0.3)
+    figures = report.Figures(
+        bare=bare,
+        one=one,
+        core=core_phase.Core(1000, 100.0, 110.0),
+        verify=Verify(Served(wrk, 0.15, 0.02, 8300), Served(wrk, 0.2, 0.02, 8300)),
+    )
+    lines = report.ceilings(figures, cores=2)
+    # one over (0.15 + 0.100) ms is 4,000 req/s, a fifth of the bare server's 20,000
+    assert "0.20 x: 4,000 req/s at 0.250 ms/webhook" in lines[-2]
+    # 200% of the machine over the 125% that router, broker and wrk took (not "rest")
+    assert "1.60 x: --workers 1 took 125% of 200%" in lines[-1]
+    assert report.ceilings(report.Figures()) == []
 
 
 def test_the_core_phase_steps_every_event_of_the_chosen_meetings() -> None:
