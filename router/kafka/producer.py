@@ -294,7 +294,11 @@ class Publisher:
             error = f"the broker refused the message: {type(exc).__name__}"
         waiting = [f for f in sent if f is not None]
         if waiting and error is None:
-            _, late = await asyncio.wait(waiting, timeout=max(deadline - loop.time(), 0.0))
+            # The last message's acknowledgement first: by then nearly all the others have
+            # theirs (batches are answered in the order they were sent), and waiting on one
+            # future costs a callback where waiting on all costs one for each message.
+            late = await _late(waiting[-1:], deadline - loop.time())
+            late = late or await _late([f for f in waiting if not f.done()], deadline - loop.time())
             if late:
                 error = f"no acknowledgement from the broker within {timeout} s"
         unsent = unsent_of(messages, sent, error, self._failed)
@@ -342,3 +346,11 @@ class Publisher:
         if future is not None:
             self.direct_appends += 1
         return future
+
+
+async def _late(futures: list[asyncio.Future[Any]], seconds: float) -> bool:
+    """Whether some of `futures` are still not done after waiting up to `seconds` for them."""
+    if not futures:
+        return False
+    _, pending = await asyncio.wait(futures, timeout=max(seconds, 0.0))
+    return bool(pending)
