@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -99,6 +100,24 @@ async def test_duplicates_are_answered_but_not_logged_twice(
     fresh = rtk_headers(rtk_private_key, body, delivery_id="other-uuid")
     retried = await client.post(RTK, data=body, headers=fresh)
     assert (retried.status, await retried.json()) == (200, {"status": "duplicate"})
+    kafka = settings_of(client).kafka
+    records = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
+    assert len(records) == 1
+
+
+async def test_copies_arriving_together_are_logged_once(
+    client: TestClient, broker: EmbeddedBroker, rtk_private_key: rsa.RSAPrivateKey
+) -> None:
+    # Ten copies at once, before the first is acknowledged: one appends, the others wait for
+    # its outcome and are answered as duplicates (by uuid, or by content with a fresh uuid).
+    body = joined_body()
+    headers = [
+        rtk_headers(rtk_private_key, body, delivery_id="together" if n % 2 else f"fresh-{n}")
+        for n in range(10)
+    ]
+    answers = await asyncio.gather(*(client.post(RTK, data=body, headers=h) for h in headers))
+    statuses = sorted([(a.status, (await a.json())["status"]) for a in answers])
+    assert statuses == [(200, "accepted")] + [(200, "duplicate")] * 9
     kafka = settings_of(client).kafka
     records = await read_topic(kafka, broker.bootstrap_servers, "rtk.webhooks", expect=1)
     assert len(records) == 1
