@@ -1,4 +1,4 @@
-"""The producer's direct append (`Publisher._append`): under load, messages go straight into
+"""The producer's direct append (`router.kafka.placement`): under load, messages go straight into
 their partition's open batch instead of through aiokafka's `send`, and arrive on the log as
 `send` would put them there: every one once, in order per key, with their keys and headers."""
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError
 
@@ -28,7 +28,7 @@ from router.kafka.idempotence import (
     wanted,
 )
 from router.kafka.messages import Headers, Outgoing, Unsent, unsent_of
-from router.kafka.murmur import key_hash
+from router.kafka.placement import Placement
 from router.metrics import Metrics
 
 log = logging.getLogger("router.kafka")
@@ -38,9 +38,6 @@ log = logging.getLogger("router.kafka")
 # that wait (a timer and a wake-up each, for every sender, every round trip) costs more than
 # the sending. A batch that holds everything arriving during one round trip avoids it.
 PRODUCER_BATCH_BYTES = 1024 * 1024
-# Keys whose partition hash is remembered (a meeting's key comes back for its webhook and for
-# every record the worker writes about it); the table is emptied when full.
-PARTITION_CACHE_KEYS = 16_384
 # How long a wedged producer's batches may take to settle before they are failed (their
 # senders answer 503 or send again; nothing goes to the fresh producer before that).
 RETIRE_SECONDS = 2.0
@@ -80,19 +77,18 @@ class Publisher:
         self._admin = admin
         self._suspect = True  # nothing is trusted until the topics have been seen
         self._check_lock = asyncio.Lock()
-        self._hashes: dict[bytes, int] = {}
-        # Each topic's partitions, sorted; forgotten whenever the cluster metadata changes.
-        self._partitions: dict[str, list[int]] = {}
         self._deadlines = Deadlines()
-        self._topic_partitions: dict[tuple[str, int], TopicPartition] = {}
-        # Messages that went straight into an open batch (`_append`): the tests hold this
-        # above zero under load, so that an aiokafka release that closes the path is noticed.
-        self.direct_appends = 0
+        self._placement = Placement()
 
     @property
     def started(self) -> bool:
         """Whether the producer is connected."""
         return self._producer is not None
+
+    @property
+    def direct_appends(self) -> int:
+        """How many messages went straight into an open batch (`router.kafka.placement`)."""
+        return self._placement.direct_appends
 
     @property
     def idempotence_note(self) -> str | None:
@@ -140,8 +136,8 @@ class Publisher:
             original(conn, reason)
 
         client._on_connection_closed = on_closed
-        client.cluster.add_listener(lambda _: self._partitions.clear())
-        self._partitions.clear()
+        client.cluster.add_listener(lambda _: self._placement.forget_partitions())
+        self._placement.forget_partitions()
         self._producer = producer
         self._wedged = None  # (a fresh producer is not stuck)
         self._metrics.producer_idempotent.set(1 if self._options["enable_idempotence"] else 0)
@@ -250,23 +246,6 @@ class Publisher:
         self.mark_suspect()
         raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
 
-    def _partition_of(self, topic: str, key: bytes) -> int | None:
-        """The partition aiokafka's default partitioner picks for `key` (murmur2 of the key
-        over all partitions, as Kafka's Java client does), with the hash remembered: murmur2
-        is pure Python. None when the topic's partitions are not known yet."""
-        ordered = self._partitions.get(topic)
-        if ordered is None:
-            partitions = self._producer.client.cluster.partitions_for_topic(topic)
-            if not partitions:
-                return None
-            ordered = self._partitions[topic] = sorted(partitions)
-        hashed = self._hashes.get(key)
-        if hashed is None:
-            if len(self._hashes) >= PARTITION_CACHE_KEYS:
-                self._hashes.clear()
-            hashed = self._hashes[key] = key_hash(key)
-        return int(ordered[hashed % len(ordered)])
-
     async def send_all(self, messages: Sequence[Outgoing], timeout: float) -> Unsent:
         """Send every message, then wait once for all their acknowledgements, all within one
         deadline; what was not acknowledged comes back, to be sent again."""
@@ -315,36 +294,16 @@ class Publisher:
         partition: int | None,
     ) -> asyncio.Future[Any]:
         if partition is None and key is not None:
-            partition = self._partition_of(topic, key)
+            partition = self._placement.partition_of(self._producer, topic, key)
         if partition is not None:
-            appended = self._append(topic, partition, key, value, headers)
+            appended = self._placement.append(
+                self._producer, topic, partition, (key, value, headers)
+            )
             if appended is not None:
                 return appended
         future: asyncio.Future[Any] = await self._producer.send(
             topic, value, key=key, headers=headers, partition=partition
         )
-        return future
-
-    def _append(
-        self, topic: str, partition: int, key: bytes | None, value: bytes | None, headers: Headers
-    ) -> asyncio.Future[Any] | None:
-        """The message appended to its partition's open batch, as aiokafka's `send` ends by
-        doing; None when there is no open batch with room (then `send` runs, with everything
-        it checks first). Under load a batch is open for every partition while the previous
-        request is in flight, and `send`'s checks (metadata, serializers, size, transactions,
-        a debug log) cost twice the append: here on every webhook and on every record."""
-        accumulator = self._producer._message_accumulator
-        if accumulator._closed or accumulator._exception is not None:
-            return None
-        where = self._topic_partitions.get((topic, partition))
-        if where is None:
-            where = self._topic_partitions[(topic, partition)] = TopicPartition(topic, partition)
-        batches = accumulator._batches.get(where)
-        if not batches:
-            return None
-        future: asyncio.Future[Any] | None = batches[-1].append(key, value, None, headers=headers)
-        if future is not None:
-            self.direct_appends += 1
         return future
 
 
