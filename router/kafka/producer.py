@@ -3,7 +3,10 @@ cluster offers it (see `router.kafka.idempotence`); a producer wedged by an erro
 by a fresh one. A memory-only broker that restarts comes back empty while a producer's cached
 metadata still points at it, and it would then acknowledge messages for topics that no longer
 exist. So any broken connection or failed send marks the log "suspect", and the next publish
-first checks (and if allowed re-creates) the topics before it sends."""
+first checks (and if allowed re-creates) the topics before it sends. A message in flight while
+a connection broke is not trusted either: aiokafka sends it again, and the broker that answers
+may be the new, empty one, before anyone re-created its topics. Its acknowledgement counts as
+none (the receiver answers 503 and RTK retries; the worker sends its records again)."""
 
 from __future__ import annotations
 
@@ -41,6 +44,10 @@ PRODUCER_BATCH_BYTES = 1024 * 1024
 # How long a wedged producer's batches may take to settle before they are failed (their
 # senders answer 503 or send again; nothing goes to the fresh producer before that).
 RETIRE_SECONDS = 2.0
+BROKE_IN_FLIGHT = (
+    "a broker connection broke while the message was in flight: its acknowledgement may come "
+    "from a broker that came back empty"
+)
 
 
 class Publisher:
@@ -79,6 +86,9 @@ class Publisher:
         self._check_lock = asyncio.Lock()
         self._deadlines = Deadlines()
         self._placement = Placement()
+        # Broker connections that broke (or timed out): an acknowledgement of a message sent
+        # before the count moved may come from a broker that came back empty (module doc).
+        self.breaks = 0
 
     @property
     def started(self) -> bool:
@@ -132,6 +142,7 @@ class Publisher:
 
         def on_closed(conn: Any, reason: Any) -> None:
             if reason in (CloseReason.CONNECTION_BROKEN, CloseReason.CONNECTION_TIMEOUT):
+                self.breaks += 1
                 self.mark_suspect()
             original(conn, reason)
 
@@ -227,8 +238,11 @@ class Publisher:
                 missing = await self.verify_topics()
                 if missing:
                     raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
+            breaks = self.breaks
             wait.future = future = await self._send_to(topic, key, value, headers, partition)
             metadata = await future
+            if self.breaks != breaks:
+                raise PublishError(BROKE_IN_FLIGHT)
         except asyncio.CancelledError:
             if not wait.timed_out():
                 raise
@@ -253,6 +267,7 @@ class Publisher:
         deadline = loop.time() + timeout
         sent: list[asyncio.Future[Any] | None] = []
         error: str | None = None
+        breaks = self.breaks
         try:
             async with asyncio.timeout_at(deadline):
                 if self._wedged is not None:
@@ -281,6 +296,8 @@ class Publisher:
             if late:
                 error = f"no acknowledgement from the broker within {timeout} s"
         unsent = unsent_of(messages, sent, error, self._failed)
+        if sent and self.breaks != breaks:
+            unsent = Unsent(list(messages), BROKE_IN_FLIGHT)
         if unsent.messages:
             self.mark_suspect()
         return unsent
