@@ -246,9 +246,9 @@ class Publisher:
         except asyncio.CancelledError:
             if not wait.timed_out():
                 raise
-            self._late(timeout)
+            self._no_acknowledgement(timeout)
         except TimeoutError:  # (the deadline failed the acknowledgement's future)
-            self._late(timeout)
+            self._no_acknowledgement(timeout)
         except (KafkaError, OSError) as exc:
             self._failed(exc)
             raise PublishError(f"the broker refused the message: {type(exc).__name__}") from None
@@ -256,7 +256,7 @@ class Publisher:
             wait.end()
         return int(metadata.partition), int(metadata.offset)
 
-    def _late(self, timeout: float) -> NoReturn:
+    def _no_acknowledgement(self, timeout: float) -> NoReturn:
         self.mark_suspect()
         raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
 
@@ -291,8 +291,10 @@ class Publisher:
             # The last message's acknowledgement first: by then nearly all the others have
             # theirs (batches are answered in the order they were sent), and waiting on one
             # future costs a callback where waiting on all costs one for each message.
-            late = await _late(waiting[-1:], deadline - loop.time())
-            late = late or await _late([f for f in waiting if not f.done()], deadline - loop.time())
+            late = await _still_open(waiting[-1:], deadline - loop.time())
+            late = late or await _still_open(
+                [f for f in waiting if not f.done()], deadline - loop.time()
+            )
             if late:
                 error = f"no acknowledgement from the broker within {timeout} s"
         unsent = unsent_of(messages, sent, error, self._failed)
@@ -324,7 +326,7 @@ class Publisher:
         return future
 
 
-async def _late(futures: list[asyncio.Future[Any]], seconds: float) -> bool:
+async def _still_open(futures: list[asyncio.Future[Any]], seconds: float) -> bool:
     """Whether some of `futures` are still not done after waiting up to `seconds` for them."""
     if not futures:
         return False
