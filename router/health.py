@@ -64,14 +64,14 @@ class Health:
             else:
                 self.broker = f"unreachable: {type(exc).__name__}"
             self.topics = "unknown"
-            self._publisher.mark_suspect()
+            self._publisher.trust.mark_suspect()
             return
         if self.broker != "ok":
             log.info("broker reachable")
         self.broker = "ok"
         if missing:
             self.topics = f"missing: {', '.join(missing)}"
-            self._publisher.mark_suspect()
+            self._publisher.trust.mark_suspect()
         else:
             await self._check_sizes()
             self.topics = self.too_small or "ok"

@@ -67,7 +67,7 @@ async def test_publish_fails_when_the_connection_broke_while_in_flight(
     recreate: bool,
 ) -> None:
     producer, admin = publisher
-    before = producer.breaks
+    before = producer.trust.breaks
     sent = asyncio.create_task(
         producer.publish(TOPIC, b"in flight", key=b"k", headers=[], timeout=30)
     )
@@ -76,7 +76,7 @@ async def test_publish_fails_when_the_connection_broke_while_in_flight(
     # (whatever the empty broker answers the resend, it is not taken as the message's)
     with pytest.raises(PublishError, match="in flight" if recreate else None):
         await sent
-    assert producer.breaks > before
+    assert producer.trust.breaks > before
     if not recreate:
         # What made this necessary: the empty broker acknowledged the resend (aiokafka saw
         # success) for a topic it does not have, so the message is nowhere.

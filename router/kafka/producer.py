@@ -1,12 +1,7 @@
 """Producing. The producer uses `acks=all` and, against a real cluster, idempotence when the
 cluster offers it (see `router.kafka.idempotence`); a producer wedged by an error is replaced
-by a fresh one. A memory-only broker that restarts comes back empty while a producer's cached
-metadata still points at it, and it would then acknowledge messages for topics that no longer
-exist. So any broken connection or failed send marks the log "suspect", and the next publish
-first checks (and if allowed re-creates) the topics before it sends. A message in flight while
-a connection broke is not trusted either: aiokafka sends it again, and the broker that answers
-may be the new, empty one, before anyone re-created its topics. Its acknowledgement counts as
-none (the receiver answers 503 and RTK retries; the worker sends its records again)."""
+by a fresh one. What it believes of the broker's answers after a broken connection or a broker
+that came back empty is `router.kafka.trust`; where a message goes, `router.kafka.placement`."""
 
 from __future__ import annotations
 
@@ -16,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaError
 
 from router.config import KafkaConfig
@@ -32,6 +26,7 @@ from router.kafka.idempotence import (
 )
 from router.kafka.messages import Headers, Outgoing, Unsent, unsent_of
 from router.kafka.placement import Placement
+from router.kafka.trust import BROKE_IN_FLIGHT, LogTrust
 from router.metrics import Metrics
 
 log = logging.getLogger("router.kafka")
@@ -44,10 +39,6 @@ PRODUCER_BATCH_BYTES = 1024 * 1024
 # How long a wedged producer's batches may take to settle before they are failed (their
 # senders answer 503 or send again; nothing goes to the fresh producer before that).
 RETIRE_SECONDS = 2.0
-BROKE_IN_FLIGHT = (
-    "a broker connection broke while the message was in flight: its acknowledgement may come "
-    "from a broker that came back empty"
-)
 
 
 class Publisher:
@@ -81,14 +72,9 @@ class Publisher:
         # The error that wedged the producer, until a fresh one replaces it.
         self._wedged: str | None = None
         self._connect_lock = asyncio.Lock()
-        self._admin = admin
-        self._suspect = True  # nothing is trusted until the topics have been seen
-        self._check_lock = asyncio.Lock()
+        self.trust = LogTrust(admin)
         self._deadlines = Deadlines()
         self._placement = Placement()
-        # Broker connections that broke (or timed out): an acknowledgement of a message sent
-        # before the count moved may come from a broker that came back empty (module doc).
-        self.breaks = 0
 
     @property
     def started(self) -> bool:
@@ -138,15 +124,7 @@ class Publisher:
 
     def _install(self, producer: Any) -> None:
         client = producer.client
-        original = client._on_connection_closed
-
-        def on_closed(conn: Any, reason: Any) -> None:
-            if reason in (CloseReason.CONNECTION_BROKEN, CloseReason.CONNECTION_TIMEOUT):
-                self.breaks += 1
-                self.mark_suspect()
-            original(conn, reason)
-
-        client._on_connection_closed = on_closed
+        self.trust.watch(client)
         client.cluster.add_listener(lambda _: self._placement.forget_partitions())
         self._placement.forget_partitions()
         self._producer = producer
@@ -155,7 +133,7 @@ class Publisher:
 
     def _failed(self, exc: BaseException) -> None:
         """Note a failed send: the log becomes suspect, and a wedging error dooms the producer."""
-        self.mark_suspect()
+        self.trust.mark_suspect()
         if isinstance(exc, WEDGING) and self._wedged is None:
             self._wedged = type(exc).__name__
 
@@ -198,25 +176,6 @@ class Publisher:
             await producer.stop()
         self._deadlines.close()
 
-    def mark_suspect(self) -> None:
-        """Require a topic check before the next send (broker restarted or unreachable)."""
-        self._suspect = True
-
-    @property
-    def suspect(self) -> bool:
-        """Whether the topics must be checked before the next send."""
-        return self._suspect
-
-    async def verify_topics(self) -> list[str]:
-        """Check (and re-create) the topics once for all waiting senders; return the missing."""
-        async with self._check_lock:
-            if not self._suspect:
-                return []
-            missing = await self._admin.ensure()
-            if not missing:
-                self._suspect = False
-            return missing
-
     async def publish(
         self,
         topic: str,
@@ -234,14 +193,14 @@ class Publisher:
                 await self._heal()
             if self._producer is None:
                 raise PublishError("not connected to the broker")
-            if self._suspect:
-                missing = await self.verify_topics()
+            if self.trust.suspect:
+                missing = await self.trust.verify_topics()
                 if missing:
                     raise PublishError(f"topics missing on the broker: {', '.join(missing)}")
-            breaks = self.breaks
+            breaks = self.trust.breaks
             wait.future = future = await self._send_to(topic, key, value, headers, partition)
             metadata = await future
-            if self.breaks != breaks:
+            if self.trust.breaks != breaks:
                 raise PublishError(BROKE_IN_FLIGHT)
         except asyncio.CancelledError:
             if not wait.timed_out():
@@ -257,7 +216,7 @@ class Publisher:
         return int(metadata.partition), int(metadata.offset)
 
     def _no_acknowledgement(self, timeout: float) -> NoReturn:
-        self.mark_suspect()
+        self.trust.mark_suspect()
         raise PublishError(f"no acknowledgement from the broker within {timeout} s") from None
 
     async def send_all(self, messages: Sequence[Outgoing], timeout: float) -> Unsent:
@@ -267,15 +226,15 @@ class Publisher:
         deadline = loop.time() + timeout
         sent: list[asyncio.Future[Any] | None] = []
         error: str | None = None
-        breaks = self.breaks
+        breaks = self.trust.breaks
         try:
             async with asyncio.timeout_at(deadline):
                 if self._wedged is not None:
                     await self._heal()
                 if self._producer is None:
                     return Unsent(list(messages), "not connected to the broker")
-                if self._suspect:
-                    missing = await self.verify_topics()
+                if self.trust.suspect:
+                    missing = await self.trust.verify_topics()
                     if missing:
                         return Unsent(list(messages), f"topics missing: {', '.join(missing)}")
                 for m in messages:  # (one at a time: what was sent before a failure counts)
@@ -298,10 +257,10 @@ class Publisher:
             if late:
                 error = f"no acknowledgement from the broker within {timeout} s"
         unsent = unsent_of(messages, sent, error, self._failed)
-        if sent and self.breaks != breaks:
+        if sent and self.trust.breaks != breaks:
             unsent = Unsent(list(messages), BROKE_IN_FLIGHT)
         if unsent.messages:
-            self.mark_suspect()
+            self.trust.mark_suspect()
         return unsent
 
     async def _send_to(
