@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from handlers.base import Delivery, HandlerFlow, HandlerResult, Ports
 from handlers.policy_step import decide_and_act
+from handlers.recordings import published
 from router.core.meeting_state import MeetingState
 from router.core.reconciliation import TRIGGER, RecordingPolled, SessionChecked, session_verdict
-from router.core.record_builders import reconciled_record, recording_changed
+from router.core.record_builders import reconciled_record
 from router.core.records import Record
 
 JOINED = "meeting.participantJoined"
@@ -68,12 +69,4 @@ def handle_polled(
     change = state.recording_status(recording.id, recording.status, recording.session_id)
     if not change.verdict.publish:
         return HandlerResult(state)
-    record = recording_changed(
-        recording,
-        change.state,
-        previous_status=change.previous_status,
-        received_at=delivery.received_at,
-        delivery_id=delivery.delivery_id,
-        source="poll",
-    )
-    return HandlerResult(change.state, (record,))
+    return published(recording, change, delivery, source="poll")

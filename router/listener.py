@@ -121,15 +121,16 @@ class Connections:
         self._touch(handler)
 
     def _request_ended(self, handler: RequestHandler) -> None:
-        connection = self._open.pop(handler, None)
+        connection = self._touch(handler)
         if connection is not None:
             connection.busy = False
-            self._open[handler] = connection  # (now the most recently active)
 
-    def _touch(self, handler: RequestHandler) -> None:
+    def _touch(self, handler: RequestHandler) -> _Connection | None:
+        """Make the connection the most recently active one (None: not counted)."""
         connection = self._open.pop(handler, None)
         if connection is not None:
             self._open[handler] = connection
+        return connection
 
     def _headers_late(self, handler: RequestHandler) -> None:
         connection = self._open.get(handler)

@@ -154,13 +154,7 @@ class RsaVerifier:
     def _fresh_keys(self, now: float) -> list[rsa.RSAPublicKey] | None:
         """The keys at hand when nothing needs fetching (the common case, decided without a
         coroutine); None sends the caller to `_current_keys`."""
-        if self._keys and (
-            self._pinned
-            or (
-                self._fetched_at is not None
-                and now - self._fetched_at <= self._config.key_cache_seconds
-            )
-        ):
+        if self._keys and (self._pinned or not self._stale(now)):
             return self._keys + self._extra if self._extra else self._keys
         return None
 
@@ -181,11 +175,12 @@ class RsaVerifier:
             self._fetch = asyncio.create_task(self._fetch_key())
         return self._fetch
 
-    def _stale(self) -> bool:
+    def _stale(self, now: float | None = None) -> bool:
         if not self._keys:
             return True
         assert self._fetched_at is not None
-        return monotonic() - self._fetched_at > self._config.key_cache_seconds
+        elapsed = (monotonic() if now is None else now) - self._fetched_at
+        return elapsed > self._config.key_cache_seconds
 
     def _may_attempt(self, retry_after: float) -> bool:
         return self._last_attempt is None or monotonic() - self._last_attempt >= retry_after
